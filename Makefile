@@ -1,0 +1,25 @@
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[examples]'
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[postgres,s3,examples,test]'
+
+demo: install
+	cd examples && ../$(BIN)/python demo.py
+
+test: install-test
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) examples/.conveyor

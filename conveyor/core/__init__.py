@@ -1,0 +1,1 @@
+"""Shared core: configuration, metadata store, artifact store, workspace."""

@@ -1,0 +1,185 @@
+"""Typed settings of a workspace.
+
+Settings come, lowest precedence first, from embedded defaults, the workspace's
+``conveyor.yaml``, ``CONVEYOR_*`` environment variables (nested keys joined by
+``__``, e.g. ``CONVEYOR_METADATA__URL``) and finally flags passed by the caller.
+A bad value is one ``ValidationError`` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from conveyor.errors import ValidationError
+
+CONFIG_FILE = "conveyor.yaml"
+STATE_DIR = ".conveyor"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetadataSettings(_Section):
+    """Where runs, models and every other record live."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite at .conveyor/conveyor.db in the workspace.",
+    )
+    pool_size: int = Field(default=5, ge=1, le=100)
+
+
+class ArtifactSettings(_Section):
+    """Where artifact bytes live."""
+
+    url: str | None = Field(
+        default=None,
+        description="A folder or any fsspec URL (s3://bucket/prefix); default: .conveyor/artifacts.",
+    )
+
+
+class TrackingSettings(_Section):
+    """How runs log: the durability interval and liveness of runs."""
+
+    flush_interval_ms: int = Field(
+        default=200,
+        ge=1,
+        le=60_000,
+        description="Upper bound on how long a logged metric waits before it is in the metadata store.",
+    )
+    heartbeat_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    heartbeat_timeout_s: float = Field(
+        default=60.0, gt=0, description="A running run silent this long is marked killed."
+    )
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads one YAML file; a missing file contributes nothing."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.path = path
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            data = yaml.safe_load(self.path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise ValidationError(f"{self.path.name}{where}: not valid YAML", field=CONFIG_FILE) from exc
+        if not isinstance(data, dict):
+            raise ValidationError(f"{self.path.name}: expected a mapping of settings", field=CONFIG_FILE)
+        return data
+
+
+class Settings(BaseSettings):
+    """All settings of one workspace."""
+
+    model_config = SettingsConfigDict(env_prefix="CONVEYOR_", env_nested_delimiter="__", extra="forbid")
+
+    workspace: Path = Field(default_factory=Path.cwd)
+    metadata: MetadataSettings = Field(default_factory=MetadataSettings)
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+
+    _yaml_path: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls, cls._yaml_path)
+
+    @property
+    def state_dir(self) -> Path:
+        """The workspace's private folder for embedded stores and write-ahead logs."""
+        return self.workspace / STATE_DIR
+
+    @property
+    def metadata_url(self) -> str:
+        """The effective metadata URL (embedded SQLite unless configured)."""
+        return self.metadata.url or f"sqlite:///{self.state_dir / 'conveyor.db'}"
+
+    @property
+    def artifacts_url(self) -> str:
+        """The effective artifact root (a local folder unless configured)."""
+        return self.artifacts.url or str(self.state_dir / "artifacts")
+
+
+def find_workspace(start: Path | None = None) -> Path:
+    """The workspace folder: ``CONVEYOR_WORKSPACE``, else the nearest folder with a
+    ``conveyor.yaml`` at or above ``start``, else ``start`` itself."""
+    if env := os.environ.get("CONVEYOR_WORKSPACE"):
+        return Path(env).expanduser().resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    return here
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    value = error.get("input")
+    shown = "" if isinstance(value, dict) or error["type"] == "missing" else f" (got {value!r})"
+    return f"setting '{key}': {error['msg']}{shown}"
+
+
+def load_settings(workspace: Path | None = None, **overrides: Any) -> Settings:
+    """Settings of ``workspace`` (found from the current folder if omitted).
+
+    ``overrides`` are the highest-precedence values, e.g. from CLI flags:
+    ``load_settings(metadata={"url": "postgresql+psycopg://..."})``.
+
+    Raises:
+        ValidationError: a value is of the wrong type or out of range; the message names the key.
+    """
+    root = (workspace or find_workspace()).resolve()
+    Settings._yaml_path = root / CONFIG_FILE
+    try:
+        settings = Settings(workspace=root, **overrides)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValidationError(_describe(first), field=".".join(map(str, first["loc"]))) from None
+    finally:
+        Settings._yaml_path = None
+    return settings
+
+
+def default_config_text() -> str:
+    """The commented ``conveyor.yaml`` that ``conveyor init`` writes."""
+    return """\
+# Conveyor workspace settings. Precedence: flags > CONVEYOR_* environment
+# variables (CONVEYOR_METADATA__URL, ...) > this file > embedded defaults.
+metadata:
+  # SQLAlchemy URL. Default: SQLite in .conveyor/conveyor.db.
+  # Team mode: postgresql+psycopg://user@host:5432/conveyor
+  url: null
+artifacts:
+  # A folder or any fsspec URL (s3://bucket/prefix). Default: .conveyor/artifacts.
+  url: null
+tracking:
+  # A logged metric is in the metadata store at most this long after log_metric
+  # returns; before that it is already safe in a write-ahead file.
+  flush_interval_ms: 200
+  heartbeat_interval_s: 5
+  heartbeat_timeout_s: 60
+"""

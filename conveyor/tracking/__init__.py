@@ -1,0 +1,8 @@
+"""Experiment tracking: experiments, runs, params, metrics, artifacts, datasets, search."""
+
+from conveyor.tracking.context import seed_everything
+from conveyor.tracking.run import Run
+from conveyor.tracking.schemas import Experiment, RunData, RunInfo, RunStatus
+from conveyor.tracking.service import TrackingService
+
+__all__ = ["Experiment", "Run", "RunData", "RunInfo", "RunStatus", "TrackingService", "seed_everything"]

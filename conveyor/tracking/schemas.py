@@ -1,0 +1,108 @@
+"""The tracking contract: what callers send and get back."""
+
+from __future__ import annotations
+
+import enum
+import re
+
+from pydantic import BaseModel, ConfigDict
+
+from conveyor.errors import ValidationError
+
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-. /:]{1,250}$")
+_valid_keys: set[str] = set()
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run is in its life."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class Experiment(BaseModel):
+    """A named group of runs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    description: str | None = None
+    created_at: int
+    deleted: bool = False
+
+
+class RunInfo(BaseModel):
+    """A run's record without its params, metrics and tags."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None = None
+    heartbeat_at: int
+    parent_id: str | None = None
+    user: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    command: str | None = None
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_dirty: bool | None = None
+    python_version: str | None = None
+    seed: int | None = None
+    error: str | None = None
+    deleted: bool = False
+
+
+class RunData(BaseModel):
+    """A run with its params, latest metrics, tags, artifacts and input datasets."""
+
+    info: RunInfo
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    artifacts: list[ArtifactInfo]
+    inputs: list[DatasetInput]
+
+
+class ArtifactInfo(BaseModel):
+    """One file stored for a run."""
+
+    path: str
+    sha256: str
+    size: int
+    kind: str
+
+
+class DatasetInput(BaseModel):
+    """A dataset a run consumed, and in which role."""
+
+    id: str
+    name: str
+    digest: str
+    source: str
+    data_schema: str
+    rows: int | None
+    context: str
+
+
+RunData.model_rebuild()
+
+
+def check_key(key: object, what: str) -> str:
+    """A param, metric or tag key, or a ``ValidationError`` naming it."""
+    if key in _valid_keys:
+        return key  # type: ignore[return-value]
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise ValidationError(
+            f"{what} key {key!r} is invalid: use 1-250 letters, digits, spaces and _ - . / :",
+            field=f"{what}.{key}",
+        )
+    _valid_keys.add(key)
+    return key

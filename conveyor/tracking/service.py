@@ -1,0 +1,342 @@
+"""Experiment tracking: the one service the SDK, CLI and server call.
+
+Runs, params and tags are written through at once; metrics go through the
+process's write-ahead ``MetricLog`` (see ``wal.py``) so logging never blocks a
+training loop on the database and nothing acknowledged is lost.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select, update
+
+from conveyor.core.artifacts import ArtifactStore
+from conveyor.core.config import TrackingSettings
+from conveyor.core.db import MetadataStore
+from conveyor.core.db.base import now_ms
+from conveyor.errors import Conflict, NotFound, ValidationError
+from conveyor.tracking import context as run_context
+from conveyor.tracking.artifacts import ArtifactLog
+from conveyor.tracking.liveness import is_dead
+from conveyor.tracking.queries import RunQueries
+from conveyor.tracking.schemas import Experiment, RunInfo, RunStatus, check_key
+from conveyor.tracking import tables
+from conveyor.tracking.tables import experiments, runs
+from conveyor.tracking.wal import MetricLog, Point, recover_segments
+
+DEFAULT_EXPERIMENT = "Default"
+MAX_PARAM_LENGTH = 6000
+
+# Runs this process has started and not ended, whatever service instance started them:
+# liveness checks must never reap them.
+_ACTIVE_RUNS: set[str] = set()
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _metric_value(key: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"metric '{key}' must be a number, got {value!r}", field=f"metrics.{key}") from None
+    return number
+
+
+def _step(key: str, step: Any) -> int:
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise ValidationError(f"metric '{key}' step must be an integer, got {step!r}", field=f"metrics.{key}.step")
+    return step
+
+
+def _text(kind: str, key: str, value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_PARAM_LENGTH:
+        raise ValidationError(
+            f"{kind} '{key}' is {len(text)} characters long, more than {MAX_PARAM_LENGTH}", field=f"{kind}s.{key}"
+        )
+    return text
+
+
+class TrackingService(RunQueries, ArtifactLog):
+    """Experiments and runs of one workspace.
+
+    Args:
+        store: the metadata store.
+        artifacts: the artifact store.
+        settings: flush interval and liveness settings.
+        wal_dir: the folder of this workspace's metric write-ahead segments.
+    """
+
+    def __init__(
+        self, store: MetadataStore, artifacts: ArtifactStore, settings: TrackingSettings, wal_dir: Path
+    ) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.settings = settings
+        self.wal_dir = wal_dir
+        self.metric_log = MetricLog(store, wal_dir, settings.flush_interval_ms / 1000, self._heartbeat)
+        self._experiment_of: dict[str, str] = {}
+        self._active: set[str] = set()
+        self._last_heartbeat = 0.0
+        self._exit_hook_installed = False
+        recover_segments(store, wal_dir)
+        self.reap_dead_runs()
+
+    # experiments -----------------------------------------------------------------
+
+    def create_experiment(self, name: str, description: str | None = None) -> Experiment:
+        """Create an experiment; ``Conflict`` if the name is taken."""
+        if not name or not name.strip():
+            raise ValidationError("experiment name must not be empty", field="experiment")
+        row = {"id": _new_id(), "name": name, "description": description, "created_at": now_ms(), "deleted": False}
+        with self.store.write() as conn:
+            inserted = conn.execute(
+                self.store.dialect.insert(experiments).values(**row).on_conflict_do_nothing()
+            ).rowcount
+        if not inserted:
+            raise Conflict(f"experiment '{name}' already exists", field="experiment")
+        return Experiment(**row)
+
+    def find_experiment(self, name_or_id: str) -> Experiment | None:
+        """The experiment with this name (or id), or ``None``."""
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(experiments).where((experiments.c.name == name_or_id) | (experiments.c.id == name_or_id))
+            ).first()
+        return Experiment(**row._mapping) if row else None
+
+    def get_experiment(self, name_or_id: str) -> Experiment:
+        """The experiment with this name (or id); ``NotFound`` otherwise."""
+        found = self.find_experiment(name_or_id)
+        if found is None:
+            raise NotFound(f"experiment '{name_or_id}' does not exist", field="experiment")
+        return found
+
+    def ensure_experiment(self, name: str) -> Experiment:
+        """The experiment with this name, created if missing (safe under concurrency)."""
+        found = self.find_experiment(name)
+        if found is not None:
+            return found
+        try:
+            return self.create_experiment(name)
+        except Conflict:
+            return self.get_experiment(name)
+
+    def list_experiments(self) -> list[Experiment]:
+        """Every experiment that is not deleted, oldest first."""
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(experiments).where(experiments.c.deleted.is_(False)).order_by(experiments.c.created_at)
+            ).all()
+        return [Experiment(**row._mapping) for row in rows]
+
+    # run lifecycle ---------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment: str = DEFAULT_EXPERIMENT,
+        name: str | None = None,
+        parent_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> RunInfo:
+        """Start a run, capturing code version, environment, command line and seed."""
+        exp = self.ensure_experiment(experiment)
+        if parent_id is not None:
+            self.get_run_info(parent_id)
+        git = run_context.git_state()
+        proc = run_context.process_context()
+        now = now_ms()
+        run_id = _new_id()
+        row = {
+            "id": run_id, "experiment_id": exp.id, "name": name or f"run-{run_id[:8]}",
+            "status": RunStatus.RUNNING.value, "start_time": now, "end_time": None, "heartbeat_at": now,
+            "parent_id": parent_id, "user": proc.user, "host": proc.host, "pid": os.getpid(),
+            "command": proc.command, "git_commit": git.commit, "git_branch": git.branch,
+            "git_dirty": git.dirty if git.commit else None, "python_version": proc.python_version,
+            "seed": run_context.current_seed(), "error": None, "deleted": False,
+        }
+        param_rows = self._key_values("param", run_id, exp.id, params)
+        tag_rows = self._key_values("tag", run_id, exp.id, tags)
+        with self.store.write() as conn:
+            conn.execute(runs.insert().values(**row))
+            if param_rows:
+                conn.execute(self.store.dialect.insert(tables.params), param_rows)
+            if tag_rows:
+                conn.execute(self.store.dialect.insert(tables.tags), tag_rows)
+        self._experiment_of[run_id] = exp.id
+        self._active.add(run_id)
+        _ACTIVE_RUNS.add(run_id)
+        self._install_exit_hook()
+        self.metric_log.start()
+        self._record_environment(run_id, git)
+        return RunInfo(**row)
+
+    def _record_environment(self, run_id: str, git: run_context.GitState) -> None:
+        self.log_bytes(run_id, run_context.environment_text().encode(), "_conveyor/environment.txt", "environment")
+        if git.dirty and git.diff:
+            self.log_bytes(run_id, git.diff.encode(), "_conveyor/git.diff", "git-diff")
+
+    def end_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED, error: str | None = None) -> None:
+        """Finish a run: its metrics are stored before its status changes."""
+        self.metric_log.flush()
+        with self.store.write() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+                .values(status=RunStatus(status).value, end_time=now_ms(), error=error)
+            )
+        self._active.discard(run_id)
+        _ACTIVE_RUNS.discard(run_id)
+
+    def delete_run(self, run_id: str) -> None:
+        """Hide a run from listings and search (its records stay)."""
+        self.get_run_info(run_id)
+        with self.store.write() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(deleted=True))
+
+    def _install_exit_hook(self) -> None:
+        if not self._exit_hook_installed:
+            atexit.register(self.close)
+            self._exit_hook_installed = True
+
+    def close(self) -> None:
+        """Finish this process's open runs and drain its metric log (runs at exit)."""
+        for run_id in list(self._active):
+            self.end_run(run_id, RunStatus.FINISHED)
+        self.metric_log.close()
+
+    def _heartbeat(self) -> None:
+        if not self._active or time.monotonic() - self._last_heartbeat < self.settings.heartbeat_interval_s:
+            return
+        with self.store.write() as conn:
+            conn.execute(update(runs).where(runs.c.id.in_(list(self._active))).values(heartbeat_at=now_ms()))
+        self._last_heartbeat = time.monotonic()
+
+    def reap_dead_runs(self) -> list[str]:
+        """Mark killed every running run whose process is gone; returns their ids."""
+        with self.store.read() as conn:
+            running = conn.execute(
+                select(runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat_at).where(
+                    runs.c.status == RunStatus.RUNNING.value
+                )
+            ).all()
+        host, pid, now = socket.gethostname(), os.getpid(), now_ms()
+        timeout_ms = self.settings.heartbeat_timeout_s * 1000
+        dead = [r for r in running if r.id not in _ACTIVE_RUNS and is_dead(r, host, pid, now, timeout_ms)]
+        if dead:
+            with self.store.write() as conn:
+                for row in dead:
+                    conn.execute(
+                        update(runs)
+                        .where(runs.c.id == row.id, runs.c.status == RunStatus.RUNNING.value)
+                        .values(status=RunStatus.KILLED.value, end_time=row.heartbeat_at,
+                                error="the process stopped without ending the run")
+                    )
+        return [row.id for row in dead]
+
+    # params, tags, metrics ---------------------------------------------------------
+
+    def _key_values(self, kind: str, run_id: str, experiment_id: str, values: Mapping[str, Any] | None) -> list[dict[str, str]]:
+        return [
+            {"run_id": run_id, "experiment_id": experiment_id, "key": check_key(key, kind), "value": _text(kind, key, value)}
+            for key, value in (values or {}).items()
+        ]
+
+    def experiment_of(self, run_id: str) -> str:
+        """The experiment id of a run (cached)."""
+        found = self._experiment_of.get(run_id)
+        if found is None:
+            found = self.get_run_info(run_id).experiment_id
+            self._experiment_of[run_id] = found
+        return found
+
+    def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
+        """Record params; a param is immutable: a different value for a logged key is a ``Conflict``."""
+        rows = self._key_values("param", run_id, self.experiment_of(run_id), values)
+        if not rows:
+            return
+        with self.store.write() as conn:
+            conn.execute(self.store.dialect.insert(tables.params).on_conflict_do_nothing(), rows)
+            stored = dict(
+                conn.execute(
+                    select(tables.params.c.key, tables.params.c.value).where(
+                        tables.params.c.run_id == run_id, tables.params.c.key.in_([r["key"] for r in rows])
+                    )
+                ).all()
+            )
+        for row in rows:
+            if stored.get(row["key"]) != row["value"]:
+                raise Conflict(
+                    f"param '{row['key']}' of run {run_id} is already {stored.get(row['key'])!r}; "
+                    f"params cannot change (got {row['value']!r})",
+                    field=f"params.{row['key']}",
+                )
+
+    def set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
+        """Set tags, replacing earlier values."""
+        rows = self._key_values("tag", run_id, self.experiment_of(run_id), values)
+        if not rows:
+            return
+        upsert = self.store.dialect.insert(tables.tags)
+        keys = [tables.tags.c.run_id, tables.tags.c.key]
+        with self.store.write() as conn:
+            conn.execute(
+                upsert.on_conflict_do_update(index_elements=keys, set_={"value": upsert.excluded.value}),
+                rows,
+            )
+
+    def log_metrics(
+        self, run_id: str, values: Mapping[str, Any], step: int = 0, timestamp: int | None = None
+    ) -> None:
+        """Log metric values at one step; durable against a crash when this returns."""
+        experiment_id = self.experiment_of(run_id)
+        ts = timestamp if timestamp is not None else now_ms()
+        points: list[Point] = [
+            (run_id, experiment_id, check_key(key, "metric"), _metric_value(key, value), _step(key, step), ts)
+            for key, value in values.items()
+        ]
+        self.metric_log.append(points)
+
+    def log_metric_points(self, run_id: str, points: Iterable[tuple[str, Any, int, int | None]]) -> None:
+        """Log many ``(key, value, step, timestamp_ms or None)`` points in one write."""
+        experiment_id = self.experiment_of(run_id)
+        now = now_ms()
+        batch: list[Point] = [
+            (run_id, experiment_id, check_key(key, "metric"), _metric_value(key, value), _step(key, step),
+             now if ts is None else ts)
+            for key, value, step, ts in points
+        ]
+        if batch:
+            self.metric_log.append(batch)
+
+    def flush(self) -> None:
+        """Make every logged metric visible in the metadata store now."""
+        self.metric_log.flush()
+
+    # reads used by the mixins -------------------------------------------------------
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        """A run's record; ``NotFound`` if there is none."""
+        with self.store.read() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFound(f"run '{run_id}' does not exist", field="run_id")
+        return RunInfo(**row._mapping)
+
+    def count_runs(self) -> int:
+        """How many runs the workspace holds (deleted ones too)."""
+        with self.store.read() as conn:
+            return conn.execute(select(func.count()).select_from(runs)).scalar_one()
+
