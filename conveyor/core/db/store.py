@@ -66,7 +66,7 @@ class MetadataStore:
                     conn, opts={"version_table": VERSION_TABLE}
                 ).get_current_revision()
                 scripts = ScriptDirectory.from_config(alembic_config())
-                if current is not None and scripts.get_revision(current) is None:
+                if current is not None and current not in {script.revision for script in scripts.walk_revisions()}:
                     raise ConveyorError(
                         f"metadata store {self!r} has schema revision {current}, newer than this "
                         "Conveyor knows: upgrade Conveyor"

@@ -1,0 +1,63 @@
+"""The ``conveyor`` command: root options, sub-commands, and the one error mapping."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from conveyor.core.config import CONFIG_FILE, default_config_text, load_settings
+from conveyor.errors import ConveyorError
+from conveyor.tracking.cli import experiments_app, runs_app
+
+app = typer.Typer(
+    name="conveyor",
+    help="Conveyor: from raw data to a monitored, automatically retrained production model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(experiments_app, name="experiments")
+app.add_typer(runs_app, name="runs")
+
+errors = Console(stderr=True)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Workspace folder (default: found from here).")] = None,
+    metadata_url: Annotated[str | None, typer.Option("--metadata-url", help="Overrides metadata.url.")] = None,
+    artifacts_url: Annotated[str | None, typer.Option("--artifacts-url", help="Overrides artifacts.url.")] = None,
+) -> None:
+    """Settings come from conveyor.yaml, then CONVEYOR_* variables, then these flags."""
+    ctx.obj = {"workspace": workspace, "metadata_url": metadata_url, "artifacts_url": artifacts_url}
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to make a workspace.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing conveyor.yaml.")] = False,
+) -> None:
+    """Write conveyor.yaml with the embedded defaults and create the workspace's stores."""
+    path.mkdir(parents=True, exist_ok=True)
+    target = path / CONFIG_FILE
+    if target.exists() and not force:
+        raise ConveyorError(f"{target} exists already (use --force to overwrite)")
+    target.write_text(default_config_text())
+    settings = load_settings(path)
+    from conveyor.core.workspace import Workspace
+
+    Workspace(settings).metadata.dispose()
+    Console().print(f"initialised workspace [bold]{settings.workspace}[/] (metadata: {settings.metadata_url})")
+
+
+def main() -> None:
+    """Entry point: a Conveyor error is one red line on stderr and its exit code."""
+    try:
+        app()
+    except ConveyorError as error:
+        errors.print(f"[red]error:[/] {error.message}", highlight=False, soft_wrap=True, markup=True)
+        sys.exit(error.exit_code)

@@ -1,0 +1,97 @@
+"""Shared fixtures: every store test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``CONVEYOR_TEST_POSTGRES_URL`` (default: the local server,
+database ``test``); each test gets its own schema. When the server is missing the
+PostgreSQL cases skip, unless ``CONVEYOR_REQUIRE_SERVICES=1`` (as in CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy as sa
+
+from conveyor.core.config import load_settings
+from conveyor.core.workspace import Workspace
+
+POSTGRES_URL = os.environ.get(
+    "CONVEYOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_SERVICES = os.environ.get("CONVEYOR_REQUIRE_SERVICES") == "1"
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+    except Exception as error:  # noqa: BLE001  any failure means "not reachable"
+        return str(error).splitlines()[0]
+    return None
+
+
+_postgres_problem: str | None | bool = False
+
+
+def need_postgres() -> None:
+    """Skip (or fail, when services are required) if PostgreSQL is not reachable."""
+    global _postgres_problem
+    if _postgres_problem is False:
+        _postgres_problem = _postgres_reachable()
+    if _postgres_problem:
+        message = f"PostgreSQL at {POSTGRES_URL} unreachable: {_postgres_problem}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh, private schema."""
+    need_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh metadata database URL, once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta' / 'conveyor.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, metadata_url: str) -> Iterator[Workspace]:
+    """A workspace in a temporary folder, on each metadata backend."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    ws = Workspace(load_settings(root, metadata={"url": metadata_url}))
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def tracking(workspace: Workspace):  # noqa: ANN201
+    """The tracking service of a fresh workspace."""
+    return workspace.tracking
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("CONVEYOR_") and name not in {"CONVEYOR_TEST_POSTGRES_URL", "CONVEYOR_REQUIRE_SERVICES"}:
+            monkeypatch.delenv(name)
