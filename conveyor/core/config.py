@@ -143,7 +143,7 @@ def _describe(error: dict[str, Any]) -> str:
     return f"setting '{key}': {error['msg']}{shown}"
 
 
-def load_settings(workspace: Path | None = None, **overrides: Any) -> Settings:
+def load_settings(workspace: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings of ``workspace`` (found from the current folder if omitted).
 
     ``overrides`` are the highest-precedence values, e.g. from CLI flags:
@@ -152,7 +152,7 @@ def load_settings(workspace: Path | None = None, **overrides: Any) -> Settings:
     Raises:
         ValidationError: a value is of the wrong type or out of range; the message names the key.
     """
-    root = (workspace or find_workspace()).resolve()
+    root = (Path(workspace) if workspace else find_workspace()).resolve()
     Settings._yaml_path = root / CONFIG_FILE
     try:
         settings = Settings(workspace=root, **overrides)

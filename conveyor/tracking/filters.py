@@ -197,7 +197,7 @@ def _position_message(text: str, exc: UnexpectedInput, what: str) -> str:
     at_end = isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
     if at_end or isinstance(exc, UnexpectedEOF) or column is None or column < 1:
         return f"{what}: unexpected end of input in {text!r}"
-    found = text[column - 1 : column + 9].split(" ")[0] or text[column - 1]
+    found = text[column - 1 : column + 29].split(" ")[0] or text[column - 1]
     if isinstance(exc, UnexpectedToken):
         expected = sorted({_EXPECTED.get(name, name.strip("_").lower()) for name in exc.expected})
         hint = f"; expected {' or '.join(expected)}" if expected and len(expected) <= 8 else ""

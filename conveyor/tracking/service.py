@@ -102,8 +102,11 @@ class TrackingService(RunQueries, ArtifactLog):
         row = {"id": _new_id(), "name": name, "description": description, "created_at": now_ms(), "deleted": False}
         with self.store.write() as conn:
             inserted = conn.execute(
-                self.store.dialect.insert(experiments).values(**row).on_conflict_do_nothing()
-            ).rowcount
+                self.store.dialect.insert(experiments)
+                .values(**row)
+                .on_conflict_do_nothing()
+                .returning(experiments.c.id)
+            ).first()
         if not inserted:
             raise Conflict(f"experiment '{name}' already exists", field="experiment")
         return Experiment(**row)
