@@ -87,6 +87,8 @@ class TrackingService(RunQueries, ArtifactLog):
         self.wal_dir = wal_dir
         self.metric_log = MetricLog(store, wal_dir, settings.flush_interval_ms / 1000, self._heartbeat)
         self._experiment_of: dict[str, str] = {}
+        self._experiment_ids: dict[str, str] = {}
+        self._environment_blob: tuple[str, int] | None = None
         self._active: set[str] = set()
         self._last_heartbeat = 0.0
         self._exit_hook_installed = False
@@ -155,7 +157,7 @@ class TrackingService(RunQueries, ArtifactLog):
         tags: Mapping[str, Any] | None = None,
     ) -> RunInfo:
         """Start a run, capturing code version, environment, command line and seed."""
-        exp = self.ensure_experiment(experiment)
+        experiment_id = self._experiment_id(experiment)
         if parent_id is not None:
             self.get_run_info(parent_id)
         git = run_context.git_state()
@@ -163,43 +165,55 @@ class TrackingService(RunQueries, ArtifactLog):
         now = now_ms()
         run_id = _new_id()
         row = {
-            "id": run_id, "experiment_id": exp.id, "name": name or f"run-{run_id[:8]}",
+            "id": run_id, "experiment_id": experiment_id, "name": name or f"run-{run_id[:8]}",
             "status": RunStatus.RUNNING.value, "start_time": now, "end_time": None, "heartbeat_at": now,
             "parent_id": parent_id, "user": proc.user, "host": proc.host, "pid": os.getpid(),
             "command": proc.command, "git_commit": git.commit, "git_branch": git.branch,
             "git_dirty": git.dirty if git.commit else None, "python_version": proc.python_version,
             "seed": run_context.current_seed(), "error": None, "deleted": False,
         }
-        param_rows = self._key_values("param", run_id, exp.id, params)
-        tag_rows = self._key_values("tag", run_id, exp.id, tags)
+        param_rows = self._key_values("param", run_id, experiment_id, params)
+        tag_rows = self._key_values("tag", run_id, experiment_id, tags)
+        captured = self._captured_files(run_id, git)
         with self.store.write() as conn:
             conn.execute(runs.insert().values(**row))
-            if param_rows:
-                conn.execute(self.store.dialect.insert(tables.params), param_rows)
-            if tag_rows:
-                conn.execute(self.store.dialect.insert(tables.tags), tag_rows)
-        self._experiment_of[run_id] = exp.id
+            for table, rows in ((tables.params, param_rows), (tables.tags, tag_rows), (tables.artifacts, captured)):
+                if rows:
+                    conn.execute(table.insert(), rows)
+        self._experiment_of[run_id] = experiment_id
         self._active.add(run_id)
         _ACTIVE_RUNS.add(run_id)
         self._install_exit_hook()
         self.metric_log.start()
-        self._record_environment(run_id, git)
         return RunInfo(**row)
 
-    def _record_environment(self, run_id: str, git: run_context.GitState) -> None:
-        self.log_bytes(run_id, run_context.environment_text().encode(), "_conveyor/environment.txt", "environment")
+    def _experiment_id(self, name: str) -> str:
+        found = self._experiment_ids.get(name)
+        if found is None:
+            found = self._experiment_ids[name] = self.ensure_experiment(name).id
+        return found
+
+    def _captured_files(self, run_id: str, git: run_context.GitState) -> list[dict[str, Any]]:
+        """Artifact rows for the environment and, if the tree is dirty, the diff."""
+        if self._environment_blob is None:
+            self._environment_blob = self.artifacts.put_bytes(run_context.environment_text().encode())
+        files = [("_conveyor/environment.txt", *self._environment_blob, "environment")]
         if git.dirty and git.diff:
-            self.log_bytes(run_id, git.diff.encode(), "_conveyor/git.diff", "git-diff")
+            files.append(("_conveyor/git.diff", *self.artifacts.put_bytes(git.diff.encode()), "git-diff"))
+        now = now_ms()
+        return [
+            {"run_id": run_id, "path": path, "sha256": sha, "size": size, "kind": kind, "created_at": now}
+            for path, sha, size, kind in files
+        ]
 
     def end_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED, error: str | None = None) -> None:
         """Finish a run: its metrics are stored before its status changes."""
-        self.metric_log.flush()
-        with self.store.write() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
-                .values(status=RunStatus(status).value, end_time=now_ms(), error=error)
-            )
+        finish = (
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+            .values(status=RunStatus(status).value, end_time=now_ms(), error=error)
+        )
+        self.metric_log.flush(then=lambda conn: conn.execute(finish))
         self._active.discard(run_id)
         _ACTIVE_RUNS.discard(run_id)
 

@@ -61,9 +61,9 @@ def _latest_per_key(points: list[Point]) -> list[dict[str, object]]:
 
 def store_points(store: MetadataStore, conn: Connection, points: list[Point]) -> None:
     """Insert history rows and move each key's latest value forward (never backward)."""
-    conn.execute(
-        metrics.insert(),
-        [{"run_id": r, "key": k, "value": v, "step": s, "timestamp": t} for r, _e, k, v, s, t in points],
+    store.insert_many(
+        conn, metrics, ("run_id", "key", "value", "step", "timestamp"),
+        [(r, k, None if v != v else v, s, t) for r, _e, k, v, s, t in points],
     )
     upsert = store.dialect.insert(latest_metrics)
     upsert = upsert.on_conflict_do_update(
@@ -155,18 +155,22 @@ class MetricLog:
             self._pending.extend(points)
             self._written += len(data)
 
-    def flush(self) -> None:
-        """Move every pending point into the metadata store now."""
+    def flush(self, then: Callable[[Connection], None] | None = None) -> None:
+        """Move every pending point into the metadata store now; ``then`` runs in the
+        same transaction (ending a run commits its last metrics and its status at once)."""
         with self._flush_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
                 offset = self._written
-            if not batch:
+            if not batch and then is None:
                 return
             try:
                 with self.store.write() as conn:
-                    store_points(self.store, conn, batch)
-                    _save_offset(self.store, conn, self.segment, offset)
+                    if batch:
+                        store_points(self.store, conn, batch)
+                        _save_offset(self.store, conn, self.segment, offset)
+                    if then is not None:
+                        then(conn)
             except BaseException:
                 with self._lock:
                     self._pending[:0] = batch

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, exc
+from sqlalchemy import Connection, Table, bindparam, create_engine, exc
 from sqlalchemy.engine import make_url
 
 from conveyor.core.db.dialects import Dialect, dialect_for
@@ -45,6 +47,8 @@ class MetadataStore:
         self.dialect: Dialect = dialect_for(url, pool_size)
         self.engine = create_engine(url, **self.dialect.engine_options())
         self.dialect.configure(self.engine)
+        self._compiled: dict[tuple[str, tuple[str, ...]], Any] = {}
+        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
         self._migrate()
 
     def __repr__(self) -> str:
@@ -98,6 +102,21 @@ class MetadataStore:
         with self.translate_errors(), self.engine.connect().execution_options(conveyor_write=True) as conn:
             with conn.begin():
                 yield conn
+
+    def insert_many(self, conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """Insert plain tuples through the driver's ``executemany``: the hot path of
+        metric logging, without per-row statement processing."""
+        key = (table.name, columns)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = table.insert().values({name: bindparam(name) for name in columns}).compile(dialect=self.engine.dialect)
+            self._compiled[key] = compiled
+        if compiled.positional:
+            order = [columns.index(name) for name in compiled.positiontup or ()]
+            params: list[Any] = [tuple(row[i] for i in order) for row in rows] if order != list(range(len(columns))) else rows
+        else:
+            params = [dict(zip(columns, row)) for row in rows]
+        conn.exec_driver_sql(str(compiled), params)
 
     def dispose(self) -> None:
         """Close pooled connections (call after fork, or when done)."""

