@@ -57,25 +57,23 @@ runs = Table(
     Index("ix_runs_parent", "parent_id"),
 )
 
-params = Table(
-    "params",
-    metadata_obj,
-    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
-    Column("key", KEY, primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("experiment_id", ID, nullable=False),
-    Index("ix_params_lookup", "experiment_id", "key", "value"),
-)
 
-tags = Table(
-    "tags",
-    metadata_obj,
-    Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
-    Column("key", KEY, primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("experiment_id", ID, nullable=False),
-    Index("ix_tags_lookup", "experiment_id", "key", "value"),
-)
+
+def _key_values(name: str) -> Table:
+    """Params and tags: one string value per run and key, searchable by (experiment, key, value)."""
+    return Table(
+        name,
+        metadata_obj,
+        Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+        Column("key", KEY, primary_key=True),
+        Column("value", Text, nullable=False),
+        Column("experiment_id", ID, nullable=False),
+        Index(f"ix_{name}_lookup", "experiment_id", "key", "value"),
+    )
+
+
+params = _key_values("params")
+tags = _key_values("tags")
 
 metrics = Table(
     "metrics",
