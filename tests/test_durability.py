@@ -135,3 +135,30 @@ def test_concurrent_processes_store_every_point_without_lock_errors(
     with workspace.metadata.read() as conn:
         assert conn.execute(select(func.count()).select_from(metrics)).scalar_one() == processes * 3 * 5 * 100
     workspace.close()
+
+
+def _log_in_forked_child(workspace: Workspace, parent_id: str, queue) -> None:  # noqa: ANN001
+    with conveyor.start_run(parent=parent_id, workspace=workspace) as child:
+        for step in range(100):
+            child.log_metric("child_metric", float(step), step=step)
+    queue.put(child.id)
+
+
+def test_a_forked_child_logs_through_its_own_segment(tmp_path: Path) -> None:
+    import multiprocessing
+
+    workspace = _reopen(tmp_path, f"sqlite:///{tmp_path / 'fork.db'}")
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    with conveyor.start_run(workspace=workspace) as parent:
+        parent.log_metric("parent_metric", 1.0)
+        process = context.Process(target=_log_in_forked_child, args=(workspace, parent.id, queue))
+        process.start()
+        child_id = queue.get(timeout=60)
+        process.join(timeout=60)
+        parent.log_metric("parent_metric", 2.0, step=1)
+    assert process.exitcode == 0
+    assert len(conveyor.get_metric_history(child_id, "child_metric", workspace=workspace)) == 100
+    assert list(conveyor.get_metric_history(parent.id, "parent_metric", workspace=workspace)["value"]) == [1.0, 2.0]
+    assert conveyor.get_run(child_id, workspace=workspace).info.parent_id == parent.id
+    workspace.close()

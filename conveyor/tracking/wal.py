@@ -12,10 +12,12 @@ the workspace, so no acknowledged point is lost and none is stored twice.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import socket
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -83,6 +85,12 @@ def _save_offset(store: MetadataStore, conn: Connection, segment: str, offset: i
     conn.execute(upsert.on_conflict_do_update(index_elements=[metric_wal_offsets.c.segment], set_={"offset": offset}))
 
 
+def _reset_in_child(ref: weakref.ref[MetricLog]) -> None:
+    log = ref()
+    if log is not None:
+        log._after_fork()
+
+
 class MetricLog:
     """This process's metric segment and the thread that drains it.
 
@@ -111,7 +119,7 @@ class MetricLog:
         self._fd: int | None = None
         self._pending: list[Point] = []
         self._written = 0
-        os.register_at_fork(after_in_child=self._after_fork)
+        os.register_at_fork(after_in_child=functools.partial(_reset_in_child, weakref.ref(self)))
 
     def start(self) -> None:
         """Open this process's segment and start draining it (idempotent)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,13 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+def _forget_connections(ref: weakref.ref[MetadataStore]) -> None:
+    """In a forked child, drop the parent's pooled connections without closing them."""
+    store = ref()
+    if store is not None:
+        store.engine.dispose(close=False)
+
+
 class MetadataStore:
     """A SQL database holding every Conveyor record, migrated to the current schema on open.
 
@@ -48,7 +57,7 @@ class MetadataStore:
         self.engine = create_engine(url, **self.dialect.engine_options())
         self.dialect.configure(self.engine)
         self._compiled: dict[tuple[str, tuple[str, ...]], Any] = {}
-        os.register_at_fork(after_in_child=lambda: self.engine.dispose(close=False))
+        os.register_at_fork(after_in_child=functools.partial(_forget_connections, weakref.ref(self)))
         self._migrate()
 
     def __repr__(self) -> str:
