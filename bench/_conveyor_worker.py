@@ -13,9 +13,16 @@ import sys
 import time
 from typing import Any
 
-from _workload import EXPERIMENT, ErrorTally, LoggingSpec, emit, timed_result, wait_for_go
-
 import conveyor
+
+from _workload import (
+    EXPERIMENT,
+    ErrorTally,
+    LoggingSpec,
+    emit,
+    timed_result,
+    wait_for_go,
+)
 
 
 def main() -> None:

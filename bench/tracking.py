@@ -24,27 +24,38 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import conveyor  # noqa: E402
+
+from _harness import (  # noqa: E402
+    BENCH_DIR,
+    MLFLOW_VENV,
+    WORK_DIR,
+    Mlflow,
+    Report,
+    count_sqlite_rows,
+    ensure_mlflow,
+    median_time,
+    millis,
+    per_second,
+    run_synchronised,
+    scratch,
+    times,
+    track,
+)
 from _workload import (  # noqa: E402
     EXPERIMENT,
     SEARCH_FILTER,
@@ -54,9 +65,6 @@ from _workload import (  # noqa: E402
     search_run,
 )
 
-BENCH_DIR = Path(__file__).resolve().parent
-MLFLOW_VENV = BENCH_DIR / ".venvs" / "mlflow"
-WORK_DIR = BENCH_DIR / ".work"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -64,6 +72,7 @@ POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 class Config:
     """What to run, from the command line."""
 
+    smoke: bool
     logging: LoggingSpec
     sizes: list[int]
     mlflow_max_size: int
@@ -72,166 +81,16 @@ class Config:
     proc_runs: int
     proc_metrics: int
     proc_steps: int
-    mlflow: Path | None  # the MLflow virtualenv's python, or None to skip MLflow
-
-
-@dataclass
-class Report:
-    """Prints tables and remembers targets and failures of the Conveyor side."""
-
-    console: Console
-    failures: list[str] = field(default_factory=list)
-    targets: list[tuple[str, bool]] = field(default_factory=list)
-
-    def table(self, title: str, rows: list[tuple[str, str, str]]) -> None:
-        """One Rich table with columns tool / figure / ratio."""
-        table = Table(title=title, title_justify="left", show_lines=False)
-        for name, justify in (("tool", "left"), ("figure", "right"), ("ratio", "left")):
-            table.add_column(name, justify=justify)  # type: ignore[arg-type]
-        for row in rows:
-            table.add_row(*row)
-        self.console.print(table)
-
-    def target(self, name: str, ok: bool) -> str:
-        """Record a target and return its mark for a table cell."""
-        self.targets.append((name, ok))
-        return "[green]✓[/]" if ok else "[red]✗ MISSED[/]"
-
-    def fail(self, message: str) -> None:
-        """Record a failure of the Conveyor side (the exit status becomes 1)."""
-        self.failures.append(message)
-        self.console.print(f"[bold red]FAIL[/] {message}")
-
-
-# formatting --------------------------------------------------------------------------
-
-
-def per_second(count: int, seconds: float) -> str:
-    """``12,345 points/s (0.81 s)``."""
-    return f"{count / seconds:,.0f} points/s ({seconds:.2f} s)"
-
-
-def millis(seconds: float) -> str:
-    """``12.3 ms``."""
-    return f"{seconds * 1000:,.1f} ms"
-
-
-def times(value: float) -> str:
-    """``123×`` or ``0.42×``."""
-    return f"{value:,.0f}×" if value >= 10 else f"{value:.2f}×"
+    mlflow: Mlflow | None  # None: skip MLflow
 
 
 # helpers -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def scratch(prefix: str) -> Iterator[Path]:
-    """A fresh folder under ``bench/.work``, removed afterwards."""
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=WORK_DIR))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def count_sqlite_rows(db: Path, table: str) -> int:
-    """Rows of ``table`` in the SQLite file ``db``."""
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 def count_store_rows(workspace: conveyor.Workspace, table: str) -> int:
     """Rows of ``table`` in a workspace's metadata store (SQLite or PostgreSQL)."""
     with workspace.metadata.read() as conn:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
-
-
-def new_progress(console: Console) -> Progress:
-    """A progress display for long populations."""
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
-    )
-
-
-def median_time(call: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Median seconds of ``repeats`` calls after one warm-up, and the last result."""
-    result = call()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = call()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), result
-
-
-# workers (JSON lines, see _workload.py) -----------------------------------------------
-
-
-def _read_until(proc: subprocess.Popen[str], key: str, on_progress: Callable[[int], None] | None) -> Any:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if not line.startswith("{"):
-            continue
-        message = json.loads(line)
-        if "progress" in message and on_progress is not None:
-            on_progress(message["progress"])
-        if key in message:
-            return message[key]
-    raise RuntimeError(f"worker {proc.args!r} exited before sending {key!r}")
-
-
-def _stderr_tail(path: Path) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-15:])
-
-
-def start_worker(python: Path | str, script: str, args: dict[str, Any], log: Path) -> subprocess.Popen[str]:
-    """Start ``python bench/<script> '<json>'`` with stderr going to ``log``."""
-    with open(log, "w") as stderr:
-        return subprocess.Popen(
-            [str(python), str(BENCH_DIR / script), json.dumps(args)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=log.parent,
-        )
-
-
-def call_worker(
-    python: Path | str, script: str, args: dict[str, Any], on_progress: Callable[[int], None] | None = None
-) -> dict[str, Any]:
-    """Run a worker to completion and return its result."""
-    with scratch("worker-") as folder:
-        log = folder / "stderr.log"
-        proc = start_worker(python, script, args, log)
-        try:
-            result = _read_until(proc, "result", on_progress)
-        except RuntimeError as error:
-            proc.wait()
-            raise RuntimeError(f"{error}\n{_stderr_tail(log)}") from None
-        proc.wait()
-        return result
-
-
-def call_mlflow(cfg: Config, args: dict[str, Any], console: Console, total: int = 0, label: str = "") -> dict[str, Any]:
-    """Run an MLflow worker command, with a progress bar when ``total`` is given."""
-    assert cfg.mlflow is not None
-    if not total:
-        return call_worker(cfg.mlflow, "_mlflow_worker.py", args)
-    with new_progress(console) as progress:
-        task = progress.add_task(label, total=total)
-        return call_worker(cfg.mlflow, "_mlflow_worker.py", args, lambda done: progress.update(task, completed=done))
-
-
-def ensure_mlflow(console: Console, create: bool) -> Path | None:
-    """The MLflow virtualenv's python, created with the latest ``mlflow`` if missing and ``create``."""
-    python = MLFLOW_VENV / "bin" / "python"
-    ok = python.exists() and subprocess.run([python, "-c", "import mlflow"], capture_output=True).returncode == 0
-    if ok or not create:
-        return python if ok else None
-    console.print(f"Creating {MLFLOW_VENV} and installing mlflow (first use only)...")
-    base = shutil.which("python3") or sys.executable
-    subprocess.run([base, "-m", "venv", "--clear", str(MLFLOW_VENV)], check=True)
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip", "mlflow"], check=True)
-    return python
 
 
 # scenario 1 and 2: logging -------------------------------------------------------------
@@ -260,7 +119,8 @@ def conveyor_logging(spec: LoggingSpec, batched: bool) -> tuple[float, int]:
 
 def sqlite_insert_limit(spec: LoggingSpec) -> float:
     """Seconds for one ``executemany`` of every point into a one-table SQLite DB in WAL mode."""
-    rows = [(f"run-{run}", key, value, step, 0) for run in range(spec.runs) for key, value, step in spec.run_points(run)]
+    rows = [(f"run-{run}", key, value, step, 0)
+            for run in range(spec.runs) for key, value, step in spec.run_points(run)]
     with scratch("sqlite-") as folder, contextlib.closing(sqlite3.connect(folder / "raw.db")) as conn:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # what Conveyor's store uses
@@ -271,13 +131,12 @@ def sqlite_insert_limit(spec: LoggingSpec) -> float:
         return time.perf_counter() - start
 
 
-def mlflow_logging(cfg: Config, console: Console, command: str, mode: str = "") -> tuple[float, int]:
+def mlflow_logging(mlflow: Mlflow, spec: LoggingSpec, command: str, mode: str = "") -> tuple[float, int]:
     """Run an MLflow logging command on a fresh DB; returns (seconds, metric rows stored)."""
     with scratch("mlflow-") as folder:
-        db = folder / "mlflow.db"
-        args = {"command": command, "mode": mode, "db": str(db), "spec": cfg.logging.to_json()}
-        label = f"MLflow {command} {mode}".strip()
-        result = call_mlflow(cfg, args, console, total=cfg.logging.runs, label=label)
+        db = mlflow.fresh_db(folder)
+        args = {"command": command, "mode": mode, "db": str(db), "spec": spec.to_json()}
+        result = mlflow.call(args, total=spec.runs, label=f"MLflow {command} {mode}".rstrip() + ": runs")
         return result["seconds"], count_sqlite_rows(db, "metrics")
 
 
@@ -299,11 +158,12 @@ def scenario_logging(cfg: Config, report: Report) -> None:
         names = {"sync": "MLflow sync", "async": "MLflow async (defaults)",
                  "async-buffered": "MLflow async (buffering 1 s)"}
         for mode, target in targets.items():
-            theirs, stored_theirs = mlflow_logging(cfg, report.console, "log", mode)
+            theirs, stored_theirs = mlflow_logging(cfg.mlflow, spec, "log", mode)
             ratio = rate / (spec.points / theirs)
             cell = f"Conveyor {times(ratio)} faster"
             if target:
-                cell += f" (target ≥{target}×) {report.target(f'S1 Conveyor/{names[mode]} ≥{target}×', ratio >= target)}"
+                mark = report.target(f"S1 Conveyor/{names[mode]} ≥{target}×", ratio >= target)
+                cell += f" (target ≥{target}×) {mark}"
             rows.append((names[mode], per_second(spec.points, theirs), f"{cell}; stored {stored_theirs:,}"))
     limit = sqlite_insert_limit(spec)
     rows.append(("raw sqlite3 executemany (limit)", per_second(spec.points, limit),
@@ -320,7 +180,7 @@ def scenario_batch(cfg: Config, report: Report) -> None:
     rate = spec.points / seconds
     rows = [("Conveyor log_batch", per_second(spec.points, seconds), f"stored {stored:,}/{spec.points:,}")]
     if cfg.mlflow:
-        theirs, stored_theirs = mlflow_logging(cfg, report.console, "batch")
+        theirs, stored_theirs = mlflow_logging(cfg.mlflow, spec, "batch")
         ratio = rate / (spec.points / theirs)
         mark = report.target("S2 Conveyor/MLflow log_batch ≥20×", ratio >= 20)
         rows.append(("MLflow MlflowClient.log_batch", per_second(spec.points, theirs),
@@ -337,14 +197,13 @@ def scenario_batch(cfg: Config, report: Report) -> None:
 
 def conveyor_populate(workspace: conveyor.Workspace, start: int, stop: int, console: Console) -> None:
     """Add search runs ``start`` .. ``stop - 1`` through the SDK."""
-    with new_progress(console) as progress:
-        task = progress.add_task(f"Conveyor: populating runs {start:,}..{stop:,}", total=stop - start)
+    with track(console, f"Conveyor: populating runs {start:,}..{stop:,}", stop - start) as update:
         for index in range(start, stop):
             params, metrics = search_run(index)
             with conveyor.start_run(experiment=EXPERIMENT, workspace=workspace) as run:
                 run.log_batch(metrics=[(key, value, 0) for key, value in metrics.items()], params=params)
             if (index + 1) % 100 == 0:
-                progress.update(task, completed=index + 1 - start)
+                update(index + 1 - start)
 
 
 class RawSearch:
@@ -377,30 +236,32 @@ class RawSearch:
 
 
 def search_rows(cfg: Config, report: Report, size: int, ours: float, frame: Any, raw: RawSearch,
-                mlflow_result: dict[str, Any] | None, base: float | None) -> list[tuple[str, str, str]]:
-    """Table rows (and checks) of one population size."""
+                mlflow_result: dict[str, Any] | None, base: tuple[int, float] | None) -> list[tuple[str, str, str]]:
+    """Table rows (and checks) of one population size; ``base`` is (smallest size, its time)."""
     limit, expected = median_time(raw.query, cfg.repeats)
-    got_top = float(frame["metrics.auc"].iloc[0]) if len(frame) else None
-    want_top = expected[0][5] if expected else None
-    if len(frame) != len(expected) or (want_top is not None and abs((got_top or 0) - want_top) > 1e-12):
-        report.fail(f"search at {size:,} runs: {len(frame)} rows, top auc {got_top}; "
-                    f"expected {len(expected)} rows, top auc {want_top}")
-    cell = f"{len(frame)} rows"
+    want = [str(row[0]) for row in expected]  # the raw table's id is the run's "seed" param
+    got = list(frame["params.seed"]) if len(frame) else []
+    if got != want:
+        report.fail(f"search at {size:,} runs: Conveyor returned {len(got)} runs, expected {len(want)} "
+                    f"(first {got[:3]}, expected {want[:3]})")
+    cell = f"{len(frame)} rows, {'the expected runs' if got == want else 'WRONG runs'}"
     if size == 10_000:
         cell += f"; target ≤30 ms {report.target('S3 Conveyor search ≤30 ms at 10k', ours <= 0.030)}"
     if base is not None:
-        growth = ours / base
-        cell += f"; {times(growth)} its 1k time"
-        if size == 100_000:
+        growth = ours / base[1]
+        cell += f"; {times(growth)} its time at {base[0]:,}"
+        if size == 100_000 and base[0] == 1_000:
             cell += f" (target ≤2×) {report.target('S3 nearly flat 1k→100k (≤2×)', growth <= 2)}"
     rows = [(f"Conveyor search_runs @ {size:,}", millis(ours), cell)]
     if mlflow_result is not None:
         ratio = mlflow_result["median"] / ours
-        cell = f"Conveyor {times(ratio)} faster; {mlflow_result['rows']} rows"
+        same = "the expected runs" if mlflow_result["seeds"] == want else "different runs"
+        cell = f"Conveyor {times(ratio)} faster; {mlflow_result['rows']} rows, {same}"
         if size == 10_000:
             cell += f" (target ≥10×) {report.target('S3 Conveyor ≥10× faster than MLflow at 10k', ratio >= 10)}"
         rows.append((f"MLflow search_runs @ {size:,}", millis(mlflow_result["median"]), cell))
-    rows.append((f"raw SQL on one table @ {size:,} (limit)", millis(limit), f"Conveyor takes {times(ours / limit)} the limit"))
+    rows.append((f"raw SQL on one table @ {size:,} (limit)", millis(limit),
+                 f"Conveyor takes {times(ours / limit)} the limit"))
     return rows
 
 
@@ -408,14 +269,15 @@ def scenario_search(cfg: Config, report: Report) -> None:
     """Scenario 3: filtered, ordered search over growing populations."""
     console = report.console
     rows: list[tuple[str, str, str]] = []
-    base: float | None = None
+    sizes = sorted(set(cfg.sizes))
+    base: tuple[int, float] | None = None
     with scratch("search-") as folder:
         workspace = conveyor.open_workspace(folder / "conveyor")
         workspace.tracking.ensure_experiment(EXPERIMENT)
         raw = RawSearch(folder)
-        mlflow_db = folder / "mlflow.db"
+        mlflow_db = cfg.mlflow.fresh_db(folder) if cfg.mlflow else None
         populated = 0
-        for size in sorted(cfg.sizes):
+        for size in sizes:
             conveyor_populate(workspace, populated, size, console)
             raw.grow(size)
 
@@ -424,14 +286,15 @@ def scenario_search(cfg: Config, report: Report) -> None:
                                             max_results=SEARCH_LIMIT, workspace=workspace)
 
             ours, frame = median_time(search, cfg.repeats)
-            base = ours if base is None else base
             theirs = None
             if cfg.mlflow and size <= cfg.mlflow_max_size:
-                call_mlflow(cfg, {"command": "populate", "db": str(mlflow_db), "start": populated, "stop": size},
-                            console, total=size - populated, label=f"MLflow: populating runs {populated:,}..{size:,}")
-                theirs = call_mlflow(cfg, {"command": "search", "db": str(mlflow_db), "repeats": cfg.repeats}, console)
+                args = {"command": "search", "db": str(mlflow_db), "start": populated, "stop": size,
+                        "repeats": cfg.repeats}
+                theirs = cfg.mlflow.call(args, total=size - populated,
+                                         label=f"MLflow: populating runs {populated:,}..{size:,}")
             populated = size
-            rows += search_rows(cfg, report, size, ours, frame, raw, theirs, None if ours is base else base)
+            rows += search_rows(cfg, report, size, ours, frame, raw, theirs, base)
+            base = base or (size, ours)
         raw.conn.close()
         workspace.close()
     report.table(f"3. search_runs(filter=\"{SEARCH_FILTER}\", order_by=[\"{SEARCH_ORDER}\"], "
@@ -457,26 +320,6 @@ class Trial:
     def rate(self) -> float:
         """Stored points per second of wall-clock time, all processes together."""
         return self.stored / self.seconds
-
-
-def run_synchronised(python: Path | str, script: str, args: list[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
-    """Start one worker per ``args``, release them together, return their results."""
-    procs = [start_worker(python, script, a, folder / f"worker-{i}.log") for i, a in enumerate(args)]
-    try:
-        for proc in procs:
-            _read_until(proc, "ready", None)
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        results = [_read_until(proc, "result", None) for proc in procs]
-    except RuntimeError as error:
-        tails = "\n".join(_stderr_tail(folder / f"worker-{i}.log") for i in range(len(procs)))
-        raise RuntimeError(f"{error}\n{tails}") from None
-    finally:
-        for proc in procs:
-            proc.wait()
-    return results
 
 
 def trial(cfg: Config, python: Path | str, script: str, procs: int, folder: Path, extra: dict[str, Any],
@@ -525,9 +368,9 @@ def mlflow_trial(cfg: Config, procs: int) -> Trial:
     """MLflow workers logging into one fresh SQLite database."""
     assert cfg.mlflow is not None
     with scratch("conc-mlflow-") as folder:
-        db = folder / "mlflow.db"
-        call_worker(cfg.mlflow, "_mlflow_worker.py", {"command": "init", "db": str(db)})
-        return trial(cfg, cfg.mlflow, "_mlflow_worker.py", procs, folder, {"command": "concurrent", "db": str(db)},
+        db = cfg.mlflow.fresh_db(folder)
+        extra = {"command": "concurrent", "db": str(db)}
+        return trial(cfg, cfg.mlflow.python, "_mlflow_worker.py", procs, folder, extra,
                      lambda: count_sqlite_rows(db, "metrics"))
 
 
@@ -593,10 +436,11 @@ def parse_config(argv: list[str] | None, console: Console) -> Config:
     args = parser.parse_args(argv)
     smoke = args.smoke
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([200] if smoke else [1_000, 10_000, 100_000])
-    mlflow = None if args.skip_mlflow else ensure_mlflow(console, create=not smoke)
-    if not args.skip_mlflow and mlflow is None:
+    python = None if args.skip_mlflow else ensure_mlflow(console, create=not smoke)
+    if not args.skip_mlflow and python is None:
         console.print(f"[yellow]--smoke: skipping MLflow ({MLFLOW_VENV} does not exist yet)[/]")
     return Config(
+        smoke=smoke,
         logging=LoggingSpec(runs=2, steps=10) if smoke else LoggingSpec(),
         sizes=sizes,
         mlflow_max_size=max(sizes) if args.mlflow_all_sizes or smoke else 10_000,
@@ -605,18 +449,25 @@ def parse_config(argv: list[str] | None, console: Console) -> Config:
         proc_runs=2 if smoke else 5,
         proc_metrics=2 if smoke else 5,
         proc_steps=20 if smoke else 200,
-        mlflow=mlflow,
+        mlflow=Mlflow(python, console) if python else None,
     )
+
+
+def conveyor_revision() -> str:
+    """The repository's commit, and whether ``conveyor/`` has uncommitted changes."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=BENCH_DIR, capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    return commit + (" + uncommitted changes in conveyor/" if git("status", "--porcelain", "--", "../conveyor") else "")
 
 
 def describe(cfg: Config, console: Console) -> None:
     """Print what is compared."""
-    mlflow_version = "skipped"
-    if cfg.mlflow:
-        mlflow_version = subprocess.run([cfg.mlflow, "-c", "import mlflow; print(mlflow.__version__)"],
-                                        capture_output=True, text=True, check=True).stdout.strip()
-    console.print(f"Conveyor {conveyor.__version__} (Python {sys.version.split()[0]}) vs MLflow {mlflow_version}; "
-                  f"SQLite {sqlite3.sqlite_version}; work folder {WORK_DIR}")
+    mlflow_version = cfg.mlflow.version if cfg.mlflow else "skipped"
+    console.print(f"Conveyor {conveyor.__version__} at {conveyor_revision()} vs MLflow {mlflow_version}; "
+                  f"Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}; work folder {WORK_DIR}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -624,14 +475,19 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 160)
     cfg = parse_config(argv, console)
     describe(cfg, console)
-    report = Report(console)
+    report = Report(console, judge=not cfg.smoke)
     started = time.perf_counter()
-    for scenario in (scenario_logging, scenario_batch, scenario_search, scenario_concurrency):
-        scenario(cfg, report)
+    try:
+        for scenario in (scenario_logging, scenario_batch, scenario_search, scenario_concurrency):
+            scenario(cfg, report)
+    finally:
+        if cfg.mlflow:
+            cfg.mlflow.close()
     missed = [name for name, ok in report.targets if not ok]
-    console.print(f"Targets met: {len(report.targets) - len(missed)}/{len(report.targets)}"
-                  + (f"; missed: {', '.join(missed)}" if missed else "")
-                  + f". Total time {time.perf_counter() - started:,.0f} s.")
+    verdict = f"Targets met: {len(report.targets) - len(missed)}/{len(report.targets)}"
+    verdict += f"; missed: {', '.join(missed)}" if missed else ""
+    verdict = verdict if report.judge else "Targets not judged (--smoke)"
+    console.print(f"{verdict}. Total time {time.perf_counter() - started:,.0f} s.")
     if report.failures:
         console.print(f"[bold red]{len(report.failures)} Conveyor failure(s)[/]")
         return 1
