@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from conveyor.errors import ValidationError
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-. /:]{1,250}$")
-_valid_keys: set[str] = set()
+KNOWN_KEYS: set[str] = set()  # keys already checked in this process
 
 
 class RunStatus(str, enum.Enum):
@@ -97,12 +97,12 @@ RunData.model_rebuild()
 
 def check_key(key: object, what: str) -> str:
     """A param, metric or tag key, or a ``ValidationError`` naming it."""
-    if key in _valid_keys:
+    if key in KNOWN_KEYS:
         return key  # type: ignore[return-value]
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise ValidationError(
             f"{what} key {key!r} is invalid: use 1-250 letters, digits, spaces and _ - . / :",
             field=f"{what}.{key}",
         )
-    _valid_keys.add(key)
+    KNOWN_KEYS.add(key)
     return key

@@ -8,6 +8,7 @@ training loop on the database and nothing acknowledged is lost.
 from __future__ import annotations
 
 import atexit
+import numbers
 import os
 import socket
 import time
@@ -28,7 +29,7 @@ from conveyor.tracking import context as run_context
 from conveyor.tracking.artifacts import ArtifactLog
 from conveyor.tracking.liveness import is_dead
 from conveyor.tracking.queries import RunQueries
-from conveyor.tracking.schemas import Experiment, RunInfo, RunStatus, check_key
+from conveyor.tracking.schemas import KNOWN_KEYS, Experiment, RunInfo, RunStatus, check_key
 from conveyor.tracking import tables
 from conveyor.tracking.tables import experiments, runs
 from conveyor.tracking.wal import MetricLog, Point, recover_segments
@@ -46,17 +47,19 @@ def _new_id() -> str:
 
 
 def _metric_value(key: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"metric '{key}' must be a number, got {value!r}", field=f"metrics.{key}") from None
-    return number
+    if type(value) is float:
+        return value
+    if not isinstance(value, numbers.Real):
+        raise ValidationError(f"metric '{key}' must be a number, got {value!r}", field=f"metrics.{key}")
+    return float(value)
 
 
 def _step(key: str, step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, int):
+    if type(step) is int:
+        return step
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise ValidationError(f"metric '{key}' step must be an integer, got {step!r}", field=f"metrics.{key}.step")
-    return step
+    return int(step)
 
 
 def _text(kind: str, key: str, value: Any) -> str:
@@ -176,7 +179,7 @@ class TrackingService(RunQueries, ArtifactLog):
         tag_rows = self._key_values("tag", run_id, experiment_id, tags)
         captured = self._captured_files(run_id, git)
         with self.store.write() as conn:
-            conn.execute(runs.insert().values(**row))
+            conn.execute(runs.insert(), row)
             for table, rows in ((tables.params, param_rows), (tables.tags, tag_rows), (tables.artifacts, captured)):
                 if rows:
                     conn.execute(table.insert(), rows)
@@ -284,6 +287,14 @@ class TrackingService(RunQueries, ArtifactLog):
         rows = self._key_values("param", run_id, self.experiment_of(run_id), values)
         if not rows:
             return
+        try:
+            with self.store.write() as conn:
+                conn.execute(tables.params.insert(), rows)
+        except Conflict:
+            self._check_params_unchanged(run_id, rows)
+
+    def _check_params_unchanged(self, run_id: str, rows: list[dict[str, str]]) -> None:
+        """Re-logging a param with its value is fine; a new value is a ``Conflict``."""
         with self.store.write() as conn:
             conn.execute(self.store.dialect.insert(tables.params).on_conflict_do_nothing(), rows)
             stored = dict(
@@ -331,8 +342,14 @@ class TrackingService(RunQueries, ArtifactLog):
         experiment_id = self.experiment_of(run_id)
         now = now_ms()
         batch: list[Point] = [
-            (run_id, experiment_id, check_key(key, "metric"), _metric_value(key, value), _step(key, step),
-             now if ts is None else ts)
+            (
+                run_id,
+                experiment_id,
+                key if key in KNOWN_KEYS else check_key(key, "metric"),
+                value if type(value) is float else _metric_value(key, value),
+                step if type(step) is int else _step(key, step),
+                now if ts is None else ts,
+            )
             for key, value, step, ts in points
         ]
         if batch:

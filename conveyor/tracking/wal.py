@@ -21,9 +21,11 @@ import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.sql.expression import Executable
 
 from conveyor.core.db import MetadataStore
+from conveyor.core.db.dialects import Dialect
 from conveyor.tracking.tables import latest_metrics, metric_wal_offsets, metrics
 
 # run_id, experiment_id, key, value, step, timestamp_ms
@@ -49,16 +51,33 @@ def decode(data: bytes) -> tuple[list[Point], int]:
     return points, end
 
 
-def _latest_per_key(points: list[Point]) -> list[dict[str, object]]:
+def _latest_per_key(points: list[Point]) -> list[tuple[object, ...]]:
     best: dict[tuple[str, str], Point] = {}
     for point in points:
         known = best.get((point[0], point[2]))
         if known is None or (point[4], point[5]) >= (known[4], known[5]):
             best[(point[0], point[2])] = point
-    return [
-        {"run_id": r, "experiment_id": e, "key": k, "value": v, "step": s, "timestamp": t}
-        for r, e, k, v, s, t in best.values()
-    ]
+    return [(r, k, None if v != v else v, s, t, e) for r, e, k, v, s, t in best.values()]
+
+
+LATEST_COLUMNS = ("run_id", "key", "value", "step", "timestamp", "experiment_id")
+
+
+def _latest_upsert(dialect: Dialect) -> Executable:
+    upsert = dialect.insert(latest_metrics).values({name: bindparam(name) for name in LATEST_COLUMNS})
+    return upsert.on_conflict_do_update(
+        index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
+        set_={"value": upsert.excluded.value, "step": upsert.excluded.step, "timestamp": upsert.excluded.timestamp},
+        where=(upsert.excluded.step > latest_metrics.c.step)
+        | ((upsert.excluded.step == latest_metrics.c.step) & (upsert.excluded.timestamp >= latest_metrics.c.timestamp)),
+    )
+
+
+def _offset_upsert(dialect: Dialect) -> Executable:
+    upsert = dialect.insert(metric_wal_offsets).values(segment=bindparam("segment"), offset=bindparam("offset"))
+    return upsert.on_conflict_do_update(
+        index_elements=[metric_wal_offsets.c.segment], set_={"offset": upsert.excluded.offset}
+    )
 
 
 def store_points(store: MetadataStore, conn: Connection, points: list[Point]) -> None:
@@ -67,22 +86,11 @@ def store_points(store: MetadataStore, conn: Connection, points: list[Point]) ->
         conn, metrics, ("run_id", "key", "value", "step", "timestamp"),
         [(r, k, None if v != v else v, s, t) for r, _e, k, v, s, t in points],
     )
-    upsert = store.dialect.insert(latest_metrics)
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[latest_metrics.c.run_id, latest_metrics.c.key],
-        set_={"value": upsert.excluded.value, "step": upsert.excluded.step, "timestamp": upsert.excluded.timestamp},
-        where=(upsert.excluded.step > latest_metrics.c.step)
-        | (
-            (upsert.excluded.step == latest_metrics.c.step)
-            & (upsert.excluded.timestamp >= latest_metrics.c.timestamp)
-        ),
-    )
-    conn.execute(upsert, _latest_per_key(points))
+    store.execute_many(conn, "upsert latest_metrics", _latest_upsert, LATEST_COLUMNS, _latest_per_key(points))
 
 
 def _save_offset(store: MetadataStore, conn: Connection, segment: str, offset: int) -> None:
-    upsert = store.dialect.insert(metric_wal_offsets).values(segment=segment, offset=offset)
-    conn.execute(upsert.on_conflict_do_update(index_elements=[metric_wal_offsets.c.segment], set_={"offset": offset}))
+    store.execute_many(conn, "upsert metric_wal_offsets", _offset_upsert, ("segment", "offset"), [(segment, offset)])
 
 
 def _reset_in_child(ref: weakref.ref[MetricLog]) -> None:

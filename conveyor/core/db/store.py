@@ -6,7 +6,7 @@ import contextlib
 import functools
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Table, bindparam, create_engine, exc
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql.expression import Executable
 
 from conveyor.core.db.dialects import Dialect, dialect_for
 from conveyor.errors import Conflict, ConveyorError, Unavailable
@@ -56,7 +57,7 @@ class MetadataStore:
         self.dialect: Dialect = dialect_for(url, pool_size)
         self.engine = create_engine(url, **self.dialect.engine_options())
         self.dialect.configure(self.engine)
-        self._compiled: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._compiled: dict[str, Any] = {}
         os.register_at_fork(after_in_child=functools.partial(_forget_connections, weakref.ref(self)))
         self._migrate()
 
@@ -112,20 +113,36 @@ class MetadataStore:
             with conn.begin():
                 yield conn
 
-    def insert_many(self, conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        """Insert plain tuples through the driver's ``executemany``: the hot path of
-        metric logging, without per-row statement processing."""
-        key = (table.name, columns)
-        compiled = self._compiled.get(key)
+    def execute_many(
+        self,
+        conn: Connection,
+        name: str,
+        build: Callable[[Dialect], Executable],
+        columns: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """Run a statement once per row through the driver's ``executemany``.
+
+        ``build`` makes the statement (with a bind parameter per column) the first time
+        ``name`` is used; it is compiled once per store, so the hot path of metric logging
+        pays neither statement construction nor per-row parameter processing.
+        """
+        compiled = self._compiled.get(name)
         if compiled is None:
-            compiled = table.insert().values({name: bindparam(name) for name in columns}).compile(dialect=self.engine.dialect)
-            self._compiled[key] = compiled
+            compiled = self._compiled[name] = build(self.dialect).compile(dialect=self.engine.dialect)
         if compiled.positional:
-            order = [columns.index(name) for name in compiled.positiontup or ()]
-            params: list[Any] = [tuple(row[i] for i in order) for row in rows] if order != list(range(len(columns))) else rows
+            order = [columns.index(bind) for bind in compiled.positiontup or ()]
+            params: list[Any] = rows if order == list(range(len(columns))) else [tuple(r[i] for i in order) for r in rows]
         else:
             params = [dict(zip(columns, row)) for row in rows]
         conn.exec_driver_sql(str(compiled), params)
+
+    def insert_many(self, conn: Connection, table: Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        """Plain INSERT of tuples in ``columns`` order (see ``execute_many``)."""
+        self.execute_many(
+            conn, f"insert {table.name} {columns}",
+            lambda _dialect: table.insert().values({name: bindparam(name) for name in columns}), columns, rows,
+        )
 
     def dispose(self) -> None:
         """Close pooled connections (call after fork, or when done)."""
