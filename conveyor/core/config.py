@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
-    _yaml_path: ClassVar[Path | None] = None
+    _yaml_path: ClassVar[Path | None] = None  # set on the per-workspace subclass load_settings makes
 
     @classmethod
     def settings_customise_sources(
@@ -153,15 +153,12 @@ def load_settings(workspace: str | Path | None = None, **overrides: Any) -> Sett
         ValidationError: a value is of the wrong type or out of range; the message names the key.
     """
     root = (Path(workspace) if workspace else find_workspace()).resolve()
-    Settings._yaml_path = root / CONFIG_FILE
+    bound = type("WorkspaceSettings", (Settings,), {"_yaml_path": root / CONFIG_FILE})
     try:
-        settings = Settings(workspace=root, **overrides)
+        return bound(workspace=root, **overrides)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         raise ValidationError(_describe(first), field=".".join(map(str, first["loc"]))) from None
-    finally:
-        Settings._yaml_path = None
-    return settings
 
 
 def default_config_text() -> str:

@@ -12,6 +12,7 @@ identifiers followed by ``ASC`` or ``DESC``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,6 +207,7 @@ def _position_message(text: str, exc: UnexpectedInput, what: str) -> str:
     return f"{what}: unexpected {found!r} at position {column}{hint}: {text}"
 
 
+@functools.lru_cache(maxsize=256)
 def parse_filter(text: str | None) -> Any:
     """The AST of a filter string, or ``None`` for an empty one.
 
@@ -219,4 +221,9 @@ def parse_filter(text: str | None) -> Any:
 
 def parse_order_by(entries: list[str] | None) -> list[OrderBy]:
     """Parsed ``order_by`` entries such as ``"metrics.auc DESC"``."""
-    return [_parse(_order_parser, entry, "order_by") for entry in entries or []]
+    return [_parse_order(entry) for entry in entries or []]
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_order(entry: str) -> OrderBy:
+    return _parse(_order_parser, entry, "order_by")

@@ -115,23 +115,20 @@ class RunQueries:
                 select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(run_ids))
             ):
                 columns[f"{prefix}.{key}"][run_id] = _value(value) if prefix == "metrics" else value
-        frame = pd.DataFrame(
-            {
-                "run_id": run_ids,
-                "experiment_id": [info[r].experiment_id for r in run_ids],
-                "run_name": [info[r].name for r in run_ids],
-                "status": [info[r].status for r in run_ids],
-                "start_time": pd.to_datetime([info[r].start_time for r in run_ids], unit="ms", utc=True),
-                "end_time": pd.to_datetime([info[r].end_time for r in run_ids], unit="ms", utc=True),
-                "user": [info[r].user for r in run_ids],
-                "parent_id": [info[r].parent_id for r in run_ids],
-            }
-        )
-        extra = {
-            name: [values.get(r, np.nan if name.startswith("metrics.") else None) for r in run_ids]
-            for name, values in sorted(columns.items())
+        data: dict[str, Any] = {
+            "run_id": run_ids,
+            "experiment_id": [info[r].experiment_id for r in run_ids],
+            "run_name": [info[r].name for r in run_ids],
+            "status": [info[r].status for r in run_ids],
+            "start_time": pd.to_datetime([info[r].start_time for r in run_ids], unit="ms", utc=True),
+            "end_time": pd.to_datetime([info[r].end_time for r in run_ids], unit="ms", utc=True),
+            "user": [info[r].user for r in run_ids],
+            "parent_id": [info[r].parent_id for r in run_ids],
         }
-        return pd.concat([frame, pd.DataFrame(extra)], axis=1) if extra else frame
+        for name, values in sorted(columns.items()):
+            missing = np.nan if name.startswith("metrics.") else None
+            data[name] = [values.get(r, missing) for r in run_ids]
+        return pd.DataFrame(data)
 
     def get_metric_history(self, run_id: str, key: str) -> pd.DataFrame:
         """Every logged value of a metric, ordered by step then time: ``step, value, timestamp``."""
