@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import func, select, update
 
 from conveyor.core.artifacts import ArtifactStore
@@ -29,8 +28,8 @@ from conveyor.tracking import context as run_context
 from conveyor.tracking.artifacts import ArtifactLog
 from conveyor.tracking.liveness import is_dead
 from conveyor.tracking.queries import RunQueries
-from conveyor.tracking.schemas import KNOWN_KEYS, Experiment, RunInfo, RunStatus, check_key
 from conveyor.tracking import tables
+from conveyor.tracking.schemas import KNOWN_KEYS, Experiment, RunInfo, RunStatus, check_key
 from conveyor.tracking.tables import experiments, runs
 from conveyor.tracking.wal import MetricLog, Point, recover_segments
 
@@ -329,13 +328,7 @@ class TrackingService(RunQueries, ArtifactLog):
         self, run_id: str, values: Mapping[str, Any], step: int = 0, timestamp: int | None = None
     ) -> None:
         """Log metric values at one step; durable against a crash when this returns."""
-        experiment_id = self.experiment_of(run_id)
-        ts = timestamp if timestamp is not None else now_ms()
-        points: list[Point] = [
-            (run_id, experiment_id, check_key(key, "metric"), _metric_value(key, value), _step(key, step), ts)
-            for key, value in values.items()
-        ]
-        self.metric_log.append(points)
+        self.log_metric_points(run_id, [(key, value, step, timestamp) for key, value in values.items()])
 
     def log_metric_points(self, run_id: str, points: Iterable[tuple[str, Any, int, int | None]]) -> None:
         """Log many ``(key, value, step, timestamp_ms or None)`` points in one write."""
