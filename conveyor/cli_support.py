@@ -13,7 +13,7 @@ from rich.table import Table
 
 from conveyor.core.workspace import Workspace, open_workspace
 
-console = Console()
+console = Console(width=max(Console().width, 140))
 
 
 def workspace(ctx: typer.Context) -> Workspace:

@@ -30,7 +30,7 @@ import conveyor
 
 EXPERIMENT = "credit-risk-demo"
 SEED = 42
-console = Console()
+console = Console(width=max(Console().width, 110))
 
 
 def load_loans() -> pd.DataFrame:
