@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import conveyor  # noqa: E402
@@ -87,10 +86,9 @@ class Config:
 # helpers -----------------------------------------------------------------------------
 
 
-def count_store_rows(workspace: conveyor.Workspace, table: str) -> int:
-    """Rows of ``table`` in a workspace's metadata store (SQLite or PostgreSQL)."""
-    with workspace.metadata.read() as conn:
-        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+def count_stored_points(workspace: conveyor.Workspace) -> int:
+    """Metric points in a workspace's metadata store (SQLite or PostgreSQL)."""
+    return workspace.tracking.count_metric_points()
 
 
 # scenario 1 and 2: logging -------------------------------------------------------------
@@ -118,7 +116,7 @@ def _conveyor_logging_once(spec: LoggingSpec, batched: bool) -> tuple[float, int
                     for key, value, step in points:
                         run.log_metric(key, value, step=step)
         seconds = time.perf_counter() - start
-        stored = count_store_rows(workspace, "metrics")
+        stored = count_stored_points(workspace)
         workspace.close()
     return seconds, stored
 
@@ -374,7 +372,7 @@ def conveyor_trial(cfg: Config, procs: int, metadata_url: str | None) -> Trial:
         extra = {"workspace": str(folder), "metadata_url": metadata_url}
         try:
             return trial(cfg, sys.executable, "_conveyor_worker.py", procs, folder, extra,
-                         lambda: count_store_rows(workspace, "metrics"))
+                         lambda: count_stored_points(workspace))
         finally:
             workspace.close()
 

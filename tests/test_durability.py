@@ -128,12 +128,7 @@ def test_concurrent_processes_store_every_point_without_lock_errors(
     found = conveyor.search_runs("durability", max_results=1000, workspace=workspace)
     assert len(found) == 3 * processes
     assert set(found["status"]) == {"FINISHED"}
-    from sqlalchemy import func, select
-
-    from conveyor.tracking.tables import metrics
-
-    with workspace.metadata.read() as conn:
-        assert conn.execute(select(func.count()).select_from(metrics)).scalar_one() == processes * 3 * 5 * 100
+    assert workspace.tracking.count_metric_points() == processes * 3 * 5 * 100
     workspace.close()
 
 

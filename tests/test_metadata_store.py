@@ -19,7 +19,7 @@ def test_opening_a_new_database_applies_every_migration(metadata_url: str) -> No
     with store.read() as conn:
         names = set(sa.inspect(conn).get_table_names())
         revision = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
-    assert {"experiments", "runs", "params", "tags", "metrics", "latest_metrics", "artifacts"} <= names
+    assert {"experiments", "runs", "params", "tags", "metric_chunks", "latest_metrics", "artifacts"} <= names
     assert revision == "0001"
     store.dispose()
 

@@ -191,3 +191,18 @@ def test_experiments_are_created_once_and_listed(workspace: Workspace) -> None:
         pass
     names = [e.name for e in conveyor.list_experiments(workspace=workspace)]
     assert names.count("churn") == 1
+
+
+def test_history_across_flushes_is_ordered_by_step_and_keeps_infinities(workspace: Workspace) -> None:
+    with conveyor.start_run(workspace=workspace) as run:
+        run.log_metric("gain", 3.0, step=3)
+        run.flush()
+        run.log_metric("gain", float("inf"), step=1)
+        run.log_metric("gain", -2.5, step=2)
+        run.flush()
+        run.log_metric("gain", 0.0, step=0)
+    history = conveyor.get_metric_history(run.id, "gain", workspace=workspace)
+    assert list(history["step"]) == [0, 1, 2, 3]
+    assert list(history["value"]) == [0.0, float("inf"), -2.5, 3.0]
+    assert conveyor.get_run(run.id, workspace=workspace).metrics["gain"] == 3.0
+    assert workspace.tracking.count_metric_points() == 4

@@ -14,7 +14,8 @@ from conveyor.errors import ValidationError
 from conveyor.tracking.filters import parse_filter, parse_order_by
 from conveyor.tracking.schemas import ArtifactInfo, DatasetInput, RunData, RunInfo
 from conveyor.tracking.search import build_query
-from conveyor.tracking.tables import artifacts, datasets, latest_metrics, metrics, params, run_inputs, runs, tags
+from conveyor.tracking.chunks import unpack
+from conveyor.tracking.tables import artifacts, datasets, latest_metrics, metric_chunks, params, run_inputs, runs, tags
 
 if TYPE_CHECKING:
     from conveyor.core.db import MetadataStore
@@ -135,14 +136,11 @@ class RunQueries:
         self.get_run_info(run_id)
         with self.store.read() as conn:
             rows = conn.execute(
-                select(metrics.c.step, metrics.c.value, metrics.c.timestamp)
-                .where(metrics.c.run_id == run_id, metrics.c.key == key)
-                .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
+                select(metric_chunks.c.steps, metric_chunks.c["values"], metric_chunks.c.timestamps)
+                .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
+                .order_by(metric_chunks.c.id)
             ).all()
-        frame = pd.DataFrame(rows, columns=["step", "value", "timestamp"])
-        frame["value"] = frame["value"].astype(float)
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="ms", utc=True)
-        return frame
+        return unpack(rows)
 
     def compare_runs(self, run_ids: Sequence[str]) -> pd.DataFrame:
         """Params, latest metrics and tags of several runs side by side: one column per

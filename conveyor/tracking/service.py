@@ -362,6 +362,11 @@ class TrackingService(RunQueries, ArtifactLog):
             raise NotFound(f"run '{run_id}' does not exist", field="run_id")
         return RunInfo(**row._mapping)
 
+    def count_metric_points(self) -> int:
+        """How many metric points the store holds (flushed ones)."""
+        with self.store.read() as conn:
+            return conn.execute(select(func.coalesce(func.sum(tables.metric_chunks.c.count), 0))).scalar_one()
+
     def count_runs(self) -> int:
         """How many runs the workspace holds (deleted ones too)."""
         with self.store.read() as conn:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -75,16 +76,22 @@ def _key_values(name: str) -> Table:
 params = _key_values("params")
 tags = _key_values("tags")
 
-metrics = Table(
-    "metrics",
+# Metric history in chunks: one row per run, key and flush, holding that flush's points
+# as packed little-endian arrays. A flush of 500 points writes 5 rows, not 500, and a
+# long history reads back as a few arrays instead of a row per point.
+metric_chunks = Table(
+    "metric_chunks",
     metadata_obj,
     Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("key", KEY, nullable=False),
-    Column("value", Float),
-    Column("step", BigInteger, nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Index("ix_metrics_history", "run_id", "key", "step"),
+    Column("count", Integer, nullable=False),
+    Column("min_step", BigInteger, nullable=False),
+    Column("max_step", BigInteger, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("values", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_history", "run_id", "key", "id"),
 )
 
 latest_metrics = Table(

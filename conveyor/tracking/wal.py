@@ -26,10 +26,8 @@ from sqlalchemy.sql.expression import Executable
 
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.dialects import Dialect
-from conveyor.tracking.tables import latest_metrics, metric_wal_offsets, metrics
-
-# run_id, experiment_id, key, value, step, timestamp_ms
-Point = tuple[str, str, str, float, int, int]
+from conveyor.tracking.chunks import CHUNK_COLUMNS, LATEST_COLUMNS, Point, pack
+from conveyor.tracking.tables import latest_metrics, metric_chunks, metric_wal_offsets
 
 SUFFIX = ".wal"
 
@@ -51,18 +49,6 @@ def decode(data: bytes) -> tuple[list[Point], int]:
     return points, end
 
 
-def _latest_per_key(points: list[Point]) -> list[tuple[object, ...]]:
-    best: dict[tuple[str, str], Point] = {}
-    for point in points:
-        known = best.get((point[0], point[2]))
-        if known is None or (point[4], point[5]) >= (known[4], known[5]):
-            best[(point[0], point[2])] = point
-    return [(r, k, None if v != v else v, s, t, e) for r, e, k, v, s, t in best.values()]
-
-
-LATEST_COLUMNS = ("run_id", "key", "value", "step", "timestamp", "experiment_id")
-
-
 def _latest_upsert(dialect: Dialect) -> Executable:
     upsert = dialect.insert(latest_metrics).values({name: bindparam(name) for name in LATEST_COLUMNS})
     return upsert.on_conflict_do_update(
@@ -81,12 +67,10 @@ def _offset_upsert(dialect: Dialect) -> Executable:
 
 
 def store_points(store: MetadataStore, conn: Connection, points: list[Point]) -> None:
-    """Insert history rows and move each key's latest value forward (never backward)."""
-    store.insert_many(
-        conn, metrics, ("run_id", "key", "value", "step", "timestamp"),
-        [(r, k, None if v != v else v, s, t) for r, _e, k, v, s, t in points],
-    )
-    store.execute_many(conn, "upsert latest_metrics", _latest_upsert, LATEST_COLUMNS, _latest_per_key(points))
+    """Append history chunks and move each key's latest value forward (never backward)."""
+    chunks, latest = pack(points)
+    store.insert_many(conn, metric_chunks, CHUNK_COLUMNS, chunks)
+    store.execute_many(conn, "upsert latest_metrics", _latest_upsert, LATEST_COLUMNS, latest)
 
 
 def _save_offset(store: MetadataStore, conn: Connection, segment: str, offset: int) -> None:

@@ -1,4 +1,4 @@
-"""Tracking: experiments, runs, params, tags, metrics, artifacts, datasets.
+"""Tracking: experiments, runs, params, tags, metric history chunks, artifacts, datasets.
 
 Revision ID: 0001
 Revises:
@@ -87,17 +87,20 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('run_id', 'key', name=op.f('pk_latest_metrics'))
     )
     op.create_index('ix_latest_metrics_lookup', 'latest_metrics', ['experiment_id', 'key', 'value'], unique=False)
-    op.create_table('metrics',
+    op.create_table('metric_chunks',
     sa.Column('id', sa.Integer().with_variant(sa.BigInteger(), 'postgresql'), autoincrement=True, nullable=False),
     sa.Column('run_id', sa.String(length=32), nullable=False),
     sa.Column('key', sa.String(length=250), nullable=False),
-    sa.Column('value', sa.Float(), nullable=True),
-    sa.Column('step', sa.BigInteger(), nullable=False),
-    sa.Column('timestamp', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_metrics_run_id_runs'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_metrics'))
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('min_step', sa.BigInteger(), nullable=False),
+    sa.Column('max_step', sa.BigInteger(), nullable=False),
+    sa.Column('steps', sa.LargeBinary(), nullable=False),
+    sa.Column('values', sa.LargeBinary(), nullable=False),
+    sa.Column('timestamps', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['runs.id'], name=op.f('fk_metric_chunks_run_id_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_metric_chunks'))
     )
-    op.create_index('ix_metrics_history', 'metrics', ['run_id', 'key', 'step'], unique=False)
+    op.create_index('ix_metric_chunks_history', 'metric_chunks', ['run_id', 'key', 'id'], unique=False)
     op.create_table('params',
     sa.Column('run_id', sa.String(length=32), nullable=False),
     sa.Column('key', sa.String(length=250), nullable=False),
@@ -132,8 +135,8 @@ def downgrade() -> None:
     op.drop_table('run_inputs')
     op.drop_index('ix_params_lookup', table_name='params')
     op.drop_table('params')
-    op.drop_index('ix_metrics_history', table_name='metrics')
-    op.drop_table('metrics')
+    op.drop_index('ix_metric_chunks_history', table_name='metric_chunks')
+    op.drop_table('metric_chunks')
     op.drop_index('ix_latest_metrics_lookup', table_name='latest_metrics')
     op.drop_table('latest_metrics')
     op.drop_table('artifacts')
