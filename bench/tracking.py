@@ -158,13 +158,26 @@ def check_stored(report: Report, what: str, stored: int, expected: int) -> None:
         report.fail(f"{what}: {stored:,} metric rows stored, {expected:,} logged")
 
 
+def conveyor_rows(cfg: Config, report: Report, batched: bool) -> tuple[float, list[tuple[str, str, str]]]:
+    """Conveyor's logging rate for scenario 1 or 2 (checked for lost points) and its table row."""
+    spec = cfg.logging
+    seconds, stored = conveyor_logging(spec, batched=batched, repeats=cfg.repeats)
+    check_stored(report, f"scenario {2 if batched else 1}", stored, spec.points)
+    label = "Conveyor log_batch" if batched else "Conveyor log_metric"
+    return spec.points / seconds, [(label, per_second(spec.points, seconds), f"stored {stored:,}/{spec.points:,}")]
+
+
+def limit_row(spec: LoggingSpec, rate: float) -> tuple[str, str, str]:
+    """The raw SQLite insert of the same points, and how close Conveyor's rate comes to it."""
+    limit = sqlite_insert_limit(spec)
+    return ("raw sqlite3 executemany (limit)", per_second(spec.points, limit),
+            f"Conveyor at {rate / (spec.points / limit):.1%} of the limit")
+
+
 def scenario_logging(cfg: Config, report: Report) -> None:
     """Scenario 1: one call per point."""
     spec = cfg.logging
-    seconds, stored = conveyor_logging(spec, batched=False, repeats=cfg.repeats)
-    check_stored(report, "scenario 1", stored, spec.points)
-    rate = spec.points / seconds
-    rows = [("Conveyor log_metric", per_second(spec.points, seconds), f"stored {stored:,}/{spec.points:,}")]
+    rate, rows = conveyor_rows(cfg, report, batched=False)
     if cfg.mlflow:
         targets = {"sync": 100, "async": None, "async-buffered": 5}
         names = {"sync": "MLflow sync", "async": "MLflow async (defaults)",
@@ -177,9 +190,7 @@ def scenario_logging(cfg: Config, report: Report) -> None:
                 mark = report.target(f"S1 Conveyor/{names[mode]} ≥{target}×", ratio >= target)
                 cell += f" (target ≥{target}×) {mark}"
             rows.append((names[mode], per_second(spec.points, theirs), f"{cell}; stored {stored_theirs:,}"))
-    limit = sqlite_insert_limit(spec)
-    rows.append(("raw sqlite3 executemany (limit)", per_second(spec.points, limit),
-                 f"Conveyor at {rate / (spec.points / limit):.1%} of the limit"))
+    rows.append(limit_row(spec, rate))
     report.table(f"1. one log_metric call per point: {spec.runs} runs × {spec.params} params × "
                  f"{spec.metrics} metrics × {spec.steps} steps = {spec.points:,} points; "
                  f"Conveyor median of {cfg.repeats}, MLflow once", rows)
@@ -188,19 +199,14 @@ def scenario_logging(cfg: Config, report: Report) -> None:
 def scenario_batch(cfg: Config, report: Report) -> None:
     """Scenario 2: one batch call per run."""
     spec = cfg.logging
-    seconds, stored = conveyor_logging(spec, batched=True, repeats=cfg.repeats)
-    check_stored(report, "scenario 2", stored, spec.points)
-    rate = spec.points / seconds
-    rows = [("Conveyor log_batch", per_second(spec.points, seconds), f"stored {stored:,}/{spec.points:,}")]
+    rate, rows = conveyor_rows(cfg, report, batched=True)
     if cfg.mlflow:
         theirs, stored_theirs = mlflow_logging(cfg.mlflow, spec, "batch", repeats=3)
         ratio = rate / (spec.points / theirs)
         mark = report.target("S2 Conveyor/MLflow log_batch ≥20×", ratio >= 20)
         rows.append(("MLflow MlflowClient.log_batch", per_second(spec.points, theirs),
                      f"Conveyor {times(ratio)} faster (target ≥20×) {mark}; stored {stored_theirs:,}"))
-    limit = sqlite_insert_limit(spec)
-    rows.append(("raw sqlite3 executemany (limit)", per_second(spec.points, limit),
-                 f"Conveyor at {rate / (spec.points / limit):.1%} of the limit"))
+    rows.append(limit_row(spec, rate))
     report.table(f"2. one log_batch per run ({spec.metrics * spec.steps} points + {spec.params} params), "
                  f"{spec.points:,} points; Conveyor median of {cfg.repeats}, MLflow median of 3", rows)
 

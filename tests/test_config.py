@@ -59,10 +59,13 @@ def test_broken_yaml_names_the_file_and_line(tmp_path: Path) -> None:
 
 
 def test_the_written_default_file_loads_to_the_defaults(tmp_path: Path) -> None:
-    (tmp_path / CONFIG_FILE).write_text(default_config_text())
-    assert load_settings(tmp_path).model_dump() == load_settings(tmp_path / "..").model_copy(
-        update={"workspace": tmp_path.resolve()}
-    ).model_dump()
+    written, empty = tmp_path / "written", tmp_path / "empty"
+    written.mkdir()
+    empty.mkdir()
+    (written / CONFIG_FILE).write_text(default_config_text())
+    from_file = load_settings(written).model_dump(exclude={"workspace"})
+    assert from_file == load_settings(empty).model_dump(exclude={"workspace"})
+    assert from_file["tracking"]["flush_interval_ms"] == 200
 
 
 def test_the_workspace_is_found_from_a_subfolder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,6 +28,11 @@ def _artifact_path(path: str) -> str:
     return str(clean)
 
 
+def artifact_row(run_id: str, path: str, sha: str, size: int, kind: str) -> dict[str, Any]:
+    """The stored record of one artifact of a run."""
+    return {"run_id": run_id, "path": path, "sha256": sha, "size": size, "kind": kind, "created_at": now_ms()}
+
+
 class ArtifactLog:
     """The artifact side of ``TrackingService``."""
 
@@ -38,7 +43,7 @@ class ArtifactLog:
         def get_run_info(self, run_id: str) -> Any: ...
 
     def _record(self, run_id: str, path: str, sha: str, size: int, kind: str) -> ArtifactInfo:
-        row = {"run_id": run_id, "path": path, "sha256": sha, "size": size, "kind": kind, "created_at": now_ms()}
+        row = artifact_row(run_id, path, sha, size, kind)
         upsert = self.store.dialect.insert(artifacts).values(**row)
         with self.store.write() as conn:
             conn.execute(

@@ -16,7 +16,7 @@ import pandas as pd
 # run_id, experiment_id, key, value, step, timestamp_ms
 Point = tuple[str, str, str, float, int, int]
 
-CHUNK_COLUMNS = ("run_id", "key", "count", "min_step", "max_step", "steps", "values", "timestamps")
+CHUNK_COLUMNS = ("run_id", "key", "count", "steps", "values", "timestamps")
 LATEST_COLUMNS = ("run_id", "key", "value", "step", "timestamp", "experiment_id")
 
 _STEP = np.dtype("<i8")
@@ -40,10 +40,7 @@ def pack(points: Iterable[Point]) -> tuple[list[tuple[Any, ...]], list[tuple[Any
         stamp_array = np.array(stamps, dtype=_STEP)
         value_array = np.array(values, dtype=_VALUE)
         newest = int(np.lexsort((stamp_array, step_array))[-1])
-        chunks.append((
-            run, key, len(steps), int(step_array.min()), int(step_array.max()),
-            step_array.tobytes(), value_array.tobytes(), stamp_array.tobytes(),
-        ))
+        chunks.append((run, key, len(steps), step_array.tobytes(), value_array.tobytes(), stamp_array.tobytes()))
         value = values[newest]
         latest.append((run, key, None if value != value else value, steps[newest], stamps[newest], experiment))
     return chunks, latest
@@ -51,8 +48,8 @@ def pack(points: Iterable[Point]) -> tuple[list[tuple[Any, ...]], list[tuple[Any
 
 def unpack(rows: Iterable[Any]) -> pd.DataFrame:
     """A history (``step``, ``value``, ``timestamp``) from ``(steps, values, timestamps)``
-    chunk rows in logging order,
-    sorted by step then time; points logged at the same step and time keep their order."""
+    chunk rows in logging order, sorted by step then time; points logged at the same
+    step and time keep their order."""
     rows = list(rows)
     if not rows:
         return pd.DataFrame({"step": np.array([], dtype=np.int64), "value": np.array([], dtype=float),

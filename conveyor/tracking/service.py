@@ -25,7 +25,7 @@ from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, NotFound, ValidationError
 from conveyor.tracking import context as run_context
-from conveyor.tracking.artifacts import ArtifactLog
+from conveyor.tracking.artifacts import ArtifactLog, artifact_row
 from conveyor.tracking.liveness import is_dead
 from conveyor.tracking.queries import RunQueries
 from conveyor.tracking import tables
@@ -46,16 +46,12 @@ def _new_id() -> str:
 
 
 def _metric_value(key: str, value: Any) -> float:
-    if type(value) is float:
-        return value
     if not isinstance(value, numbers.Real):
         raise ValidationError(f"metric '{key}' must be a number, got {value!r}", field=f"metrics.{key}")
     return float(value)
 
 
 def _step(key: str, step: Any) -> int:
-    if type(step) is int:
-        return step
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise ValidationError(f"metric '{key}' step must be an integer, got {step!r}", field=f"metrics.{key}.step")
     return int(step)
@@ -202,11 +198,7 @@ class TrackingService(RunQueries, ArtifactLog):
         files = [("_conveyor/environment.txt", *self._environment_blob, "environment")]
         if git.dirty and git.diff:
             files.append(("_conveyor/git.diff", *self.artifacts.put_bytes(git.diff.encode()), "git-diff"))
-        now = now_ms()
-        return [
-            {"run_id": run_id, "path": path, "sha256": sha, "size": size, "kind": kind, "created_at": now}
-            for path, sha, size, kind in files
-        ]
+        return [artifact_row(run_id, path, sha, size, kind) for path, sha, size, kind in files]
 
     def end_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED, error: str | None = None) -> None:
         """Finish a run: its metrics are stored before its status changes."""
@@ -334,6 +326,7 @@ class TrackingService(RunQueries, ArtifactLog):
         """Log many ``(key, value, step, timestamp_ms or None)`` points in one write."""
         experiment_id = self.experiment_of(run_id)
         now = now_ms()
+        # Plain floats, ints and known keys skip the checking calls: this runs per point.
         batch: list[Point] = [
             (
                 run_id,

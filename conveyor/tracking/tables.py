@@ -86,8 +86,6 @@ metric_chunks = Table(
     Column("run_id", ID, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("key", KEY, nullable=False),
     Column("count", Integer, nullable=False),
-    Column("min_step", BigInteger, nullable=False),
-    Column("max_step", BigInteger, nullable=False),
     Column("steps", LargeBinary, nullable=False),
     Column("values", LargeBinary, nullable=False),
     Column("timestamps", LargeBinary, nullable=False),

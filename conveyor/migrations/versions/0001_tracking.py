@@ -92,8 +92,6 @@ def upgrade() -> None:
     sa.Column('run_id', sa.String(length=32), nullable=False),
     sa.Column('key', sa.String(length=250), nullable=False),
     sa.Column('count', sa.Integer(), nullable=False),
-    sa.Column('min_step', sa.BigInteger(), nullable=False),
-    sa.Column('max_step', sa.BigInteger(), nullable=False),
     sa.Column('steps', sa.LargeBinary(), nullable=False),
     sa.Column('values', sa.LargeBinary(), nullable=False),
     sa.Column('timestamps', sa.LargeBinary(), nullable=False),
