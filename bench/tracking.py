@@ -450,7 +450,7 @@ def parse_config(argv: list[str] | None, console: Console) -> Config:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes; MLflow only if its venv exists")
     parser.add_argument("--sizes", help="search population sizes (default 1000,10000,100000)")
     parser.add_argument("--skip-mlflow", action="store_true", help="Conveyor and the limits only")
-    parser.add_argument("--repeats", type=int, default=None, help="timed repeats of each search (default 5)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats of each search and Conveyor logging run (default 15)")
     parser.add_argument("--mlflow-all-sizes", action="store_true", help="run MLflow's search at 100k runs too")
     args = parser.parse_args(argv)
     smoke = args.smoke
@@ -463,7 +463,7 @@ def parse_config(argv: list[str] | None, console: Console) -> Config:
         logging=LoggingSpec(runs=2, steps=10) if smoke else LoggingSpec(),
         sizes=sizes,
         mlflow_max_size=max(sizes) if args.mlflow_all_sizes or smoke else 10_000,
-        repeats=args.repeats or (3 if smoke else 5),
+        repeats=args.repeats or (3 if smoke else 15),
         procs=2 if smoke else 8,
         proc_runs=2 if smoke else 5,
         proc_metrics=2 if smoke else 5,
