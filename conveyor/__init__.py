@@ -25,47 +25,81 @@ from conveyor.errors import (
     Unavailable,
     ValidationError,
 )
+from conveyor.governance import AuditVerification
+from conveyor.registry import Approval, LoggedModel, ModelVersion, RegisteredModel, RiskTier, VersionStatus
+from conveyor.registry.packaging import Predictor, PythonModel, Signature, infer_signature
 from conveyor.tracking import Experiment, Run, RunData, RunStatus, seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Approval",
+    "AuditVerification",
     "Conflict",
     "ConveyorError",
     "Experiment",
     "IntegrityError",
+    "LoggedModel",
+    "ModelVersion",
     "NotFound",
     "PermissionDenied",
+    "Predictor",
+    "PythonModel",
+    "RegisteredModel",
+    "RiskTier",
     "Run",
     "RunData",
     "RunStatus",
+    "Signature",
     "Unavailable",
     "ValidationError",
+    "VersionStatus",
     "Workspace",
     "active_run",
+    "approve_model_version",
     "compare_runs",
     "create_experiment",
+    "create_registered_model",
+    "delete_alias",
     "get_metric_history",
+    "get_model_version",
+    "get_registered_model",
     "get_run",
+    "infer_signature",
     "list_experiments",
+    "load_model",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "model_card",
     "open_workspace",
+    "register_model",
+    "reject_model_version",
+    "request_approval",
     "search_runs",
     "seed_everything",
+    "set_alias",
     "set_tag",
     "start_run",
+    "validate_model_version",
+    "verify_audit_log",
 ]
 
 _run_stack: list[Run] = []
 
 
+def _workspace(workspace: Workspace | str | Path | None) -> Workspace:
+    return workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
+
+
 def _tracking(workspace: Workspace | str | Path | None) -> Any:
-    if isinstance(workspace, Workspace):
-        return workspace.tracking
-    return open_workspace(workspace).tracking
+    return _workspace(workspace).tracking
+
+
+def _registry(workspace: Workspace | str | Path | None) -> Any:
+    return _workspace(workspace).registry
 
 
 class _StackedRun(Run):
@@ -98,10 +132,10 @@ def start_run(
     Returns:
         A ``Run``; use it in a ``with`` block so it ends as finished or failed.
     """
-    service = _tracking(workspace)
+    opened = _workspace(workspace)
     parent_id = parent.id if isinstance(parent, Run) else parent
-    info = service.create_run(experiment, name=name, parent_id=parent_id, params=params, tags=tags)
-    run = _StackedRun(service, info)
+    info = opened.tracking.create_run(experiment, name=name, parent_id=parent_id, params=params, tags=tags)
+    run = _StackedRun(opened.tracking, info, opened)
     _run_stack.append(run)
     return run
 
@@ -179,3 +213,120 @@ def get_metric_history(run_id: str, key: str, workspace: Workspace | str | Path 
 def compare_runs(run_ids: Sequence[str], workspace: Workspace | str | Path | None = None) -> pd.DataFrame:
     """Params, metrics and tags of runs side by side, differing rows first."""
     return _tracking(workspace).compare_runs(run_ids)
+
+
+def log_model(model: Any, name: str = "model", **options: Any) -> LoggedModel:
+    """Store a model in the active run (see ``Run.log_model``)."""
+    return _active().log_model(model, name, **options)
+
+
+def create_registered_model(
+    name: str,
+    description: str | None = None,
+    owner_team: str | None = None,
+    task_type: str | None = None,
+    risk_tier: RiskTier | str | None = None,
+    intended_use: str | None = None,
+    limitations: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    workspace: Workspace | str | Path | None = None,
+) -> RegisteredModel:
+    """Create a registered model with its governance facts; ``Conflict`` if it exists."""
+    return _registry(workspace).create_registered_model(
+        name, description, owner_team, task_type, risk_tier, intended_use, limitations, tags
+    )
+
+
+def get_registered_model(name: str, workspace: Workspace | str | Path | None = None) -> RegisteredModel:
+    """A registered model with its aliases and latest version."""
+    return _registry(workspace).get_registered_model(name)
+
+
+def register_model(
+    model_uri: str, name: str, description: str | None = None, workspace: Workspace | str | Path | None = None
+) -> ModelVersion:
+    """Register the model at ``runs:/RUN/PATH`` as the next version of ``name`` (created if missing).
+
+    Example:
+        >>> version = conveyor.register_model(f"runs:/{run.id}/model", "credit-risk")
+    """
+    return _registry(workspace).create_model_version(name, model_uri, description)
+
+
+def get_model_version(name: str, version: int | str, workspace: Workspace | str | Path | None = None) -> ModelVersion:
+    """A version by number, alias (``"champion"``) or ``"latest"``."""
+    return _registry(workspace).get_model_version(name, version)
+
+
+def set_alias(name: str, alias: str, version: int | str, workspace: Workspace | str | Path | None = None) -> ModelVersion:
+    """Point ``alias`` at ``version`` atomically (approval rules apply to protected aliases)."""
+    return _registry(workspace).set_alias(name, alias, version)
+
+
+def delete_alias(name: str, alias: str, workspace: Workspace | str | Path | None = None) -> None:
+    """Remove an alias."""
+    _registry(workspace).delete_alias(name, alias)
+
+
+def load_model(
+    uri: str,
+    allow_pickle: bool = False,
+    trusted_types: Sequence[str] = (),
+    schema_mode: str = "error",
+    workspace: Workspace | str | Path | None = None,
+) -> Predictor:
+    """Load ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``runs:/RUN/PATH`` behind one
+    interface: ``predict(df)``, ``predict_proba(df)``, ``.signature``, ``.version``.
+
+    Example:
+        >>> model = conveyor.load_model("models:/credit-risk@champion")
+        >>> model.predict_proba(applications)
+    """
+    return _registry(workspace).load_model(uri, allow_pickle, trusted_types, schema_mode)
+
+
+def validate_model_version(
+    name: str,
+    version: int | str,
+    data: pd.DataFrame,
+    target: str | None = None,
+    segment: str | None = None,
+    time_column: str | None = None,
+    period: str = "M",
+    reference: pd.DataFrame | None = None,
+    workspace: Workspace | str | Path | None = None,
+) -> tuple[ModelVersion, Any]:
+    """Validate a version on holdout data against the champion; returns the version (its
+    status moved by the outcome) and the ``ValidationReport``."""
+    return _registry(workspace).validate_version(name, version, data, target, segment, time_column, period, reference)
+
+
+def request_approval(
+    name: str, version: int | str, comment: str | None = None, workspace: Workspace | str | Path | None = None
+) -> Approval:
+    """Ask a validator to approve a validated version."""
+    return _registry(workspace).request_approval(name, version, comment)
+
+
+def approve_model_version(
+    name: str, version: int | str, comment: str | None = None, workspace: Workspace | str | Path | None = None
+) -> ModelVersion:
+    """Approve a version (validators only, never the version's creator)."""
+    return _registry(workspace).approve(name, version, comment)
+
+
+def reject_model_version(name: str, version: int | str, reason: str, workspace: Workspace | str | Path | None = None) -> ModelVersion:
+    """Reject a version with a reason (validators only)."""
+    return _registry(workspace).reject(name, version, reason)
+
+
+def model_card(name: str, version: int | str, format: str = "md", workspace: Workspace | str | Path | None = None) -> str:
+    """The version's model card as Markdown (``"md"``) or HTML (``"html"``)."""
+    from conveyor.registry.cards import render_card
+
+    return render_card(_registry(workspace), name, version, format)  # type: ignore[arg-type]
+
+
+def verify_audit_log(workspace: Workspace | str | Path | None = None) -> AuditVerification:
+    """Check the audit log's hash chain; ``ok`` is False if any entry was edited or removed."""
+    return _workspace(workspace).audit.verify()

@@ -11,6 +11,8 @@ from rich.console import Console
 
 from conveyor.core.config import CONFIG_FILE, default_config_text, load_settings
 from conveyor.errors import ConveyorError
+from conveyor.governance.cli import audit_app
+from conveyor.registry.cli import models_app
 from conveyor.tracking.cli import experiments_app, runs_app
 
 app = typer.Typer(
@@ -21,6 +23,8 @@ app = typer.Typer(
 )
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
+app.add_typer(models_app, name="models")
+app.add_typer(audit_app, name="audit")
 
 errors = Console(stderr=True)
 

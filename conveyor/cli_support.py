@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -14,6 +14,8 @@ from rich.table import Table
 from conveyor.core.workspace import Workspace, open_workspace
 
 console = Console(width=max(Console().width, 140))
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def workspace(ctx: typer.Context) -> Workspace:
@@ -66,3 +68,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, str) and len(value) > 19 and value[10:11] == "T" and value[4:5] == "-":
         return value[:19].replace("T", " ")
     return str(value)
+
+
+def print_records(records: list[dict[str, Any]], title: str, columns: list[str], times: tuple[str, ...] = ()) -> None:
+    """Rows of dicts as a table of ``columns``; ``times`` are epoch milliseconds shown as UTC times."""
+    frame = pd.DataFrame(records, columns=columns)
+    for column in times:
+        frame[column] = pd.to_datetime(frame[column], unit="ms", utc=True)
+    print_frame(frame, title)

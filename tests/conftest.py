@@ -95,3 +95,21 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("CONVEYOR_") and name not in {"CONVEYOR_TEST_POSTGRES_URL", "CONVEYOR_REQUIRE_SERVICES"}:
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def run_cli():  # noqa: ANN201
+    """Run ``conveyor`` in a subprocess against a workspace (its folder and metadata URL)."""
+    import subprocess
+    import sys
+
+    def run(ws: Workspace, *args: str, user: str | None = None, env: dict[str, str] | None = None):  # noqa: ANN202
+        extra = {"CONVEYOR_USER": user} if user else {}
+        return subprocess.run(
+            [sys.executable, "-m", "conveyor", "-w", str(ws.settings.workspace),
+             "--metadata-url", ws.settings.metadata_url, *args],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "COLUMNS": "200", **extra, **(env or {})},
+        )
+
+    return run

@@ -5,10 +5,15 @@ import conveyor
 
 def test_public_names_are_pinned() -> None:
     assert sorted(conveyor.__all__) == [
-        "Conflict", "ConveyorError", "Experiment", "IntegrityError", "NotFound", "PermissionDenied", "Run",
-        "RunData", "RunStatus", "Unavailable", "ValidationError", "Workspace", "active_run", "compare_runs",
-        "create_experiment", "get_metric_history", "get_run", "list_experiments", "log_metric", "log_metrics",
-        "log_param", "log_params", "open_workspace", "search_runs", "seed_everything", "set_tag", "start_run",
+        "Approval", "AuditVerification", "Conflict", "ConveyorError", "Experiment", "IntegrityError",
+        "LoggedModel", "ModelVersion", "NotFound", "PermissionDenied", "Predictor", "PythonModel",
+        "RegisteredModel", "RiskTier", "Run", "RunData", "RunStatus", "Signature", "Unavailable",
+        "ValidationError", "VersionStatus", "Workspace", "active_run", "approve_model_version",
+        "compare_runs", "create_experiment", "create_registered_model", "delete_alias", "get_metric_history",
+        "get_model_version", "get_registered_model", "get_run", "infer_signature", "list_experiments",
+        "load_model", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "model_card",
+        "open_workspace", "register_model", "reject_model_version", "request_approval", "search_runs",
+        "seed_everything", "set_alias", "set_tag", "start_run", "validate_model_version", "verify_audit_log",
     ]
     for name in conveyor.__all__:
         assert hasattr(conveyor, name), name

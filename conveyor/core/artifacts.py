@@ -124,8 +124,7 @@ class ArtifactStore:
         temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.part")
         try:
             with open(temporary, "wb") as handle:
-                for chunk in self.iter_chunks(sha256):
-                    handle.write(chunk)
+                handle.writelines(self.iter_chunks(sha256))
             os.replace(temporary, destination)
         finally:
             temporary.unlink(missing_ok=True)

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from conveyor.errors import ValidationError
 
@@ -61,6 +65,36 @@ class TrackingSettings(_Section):
     )
 
 
+RiskTier = Literal["low", "medium", "high"]
+Role = Literal["platform_admin", "data_scientist", "ml_engineer", "data_engineer", "validator"]
+
+
+class ValidationSettings(_Section):
+    """Thresholds a model version must meet to pass validation."""
+
+    max_degradation: float = Field(
+        default=0.01, ge=0, description="Allowed drop of the primary metric against the champion."
+    )
+    max_psi: float = Field(default=0.25, gt=0, description="Largest population stability index between training and holdout.")
+    min_rows: int = Field(default=100, ge=1)
+    min_segment_rows: int = Field(default=30, ge=1)
+
+
+class RegistrySettings(_Section):
+    """Rules of the model registry and its approval workflow."""
+
+    protected_aliases: list[str] = Field(
+        default_factory=lambda: ["champion"],
+        description="Aliases that only approved versions may hold when the model's tier requires approval.",
+    )
+    approval_required_tiers: list[RiskTier] = Field(default_factory=lambda: ["high"])
+    auto_approve_tiers: list[RiskTier] = Field(
+        default_factory=list, description="Tiers whose versions are approved as soon as validation passes."
+    )
+    default_risk_tier: RiskTier = "medium"
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads one YAML file; a missing file contributes nothing."""
 
@@ -94,6 +128,10 @@ class Settings(BaseSettings):
     metadata: MetadataSettings = Field(default_factory=MetadataSettings)
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    user: str | None = Field(default=None, description="Who acts (CONVEYOR_USER); default: the login name.")
+    roles: dict[str, list[Role]] = Field(default_factory=dict, description="User name -> roles.")
+    default_roles: list[Role] = Field(default_factory=lambda: ["data_scientist"])
 
     _yaml_path: ClassVar[Path | None] = None  # set on the per-workspace subclass load_settings makes
 
@@ -179,4 +217,22 @@ tracking:
   flush_interval_ms: 200
   heartbeat_interval_s: 5
   heartbeat_timeout_s: 60
+registry:
+  # Only approved versions may hold these aliases when the model's risk tier
+  # requires approval.
+  protected_aliases: [champion]
+  approval_required_tiers: [high]
+  # Tiers whose versions are approved as soon as validation passes.
+  auto_approve_tiers: []
+  default_risk_tier: medium
+  validation:
+    max_degradation: 0.01   # allowed drop of AUC (or relative RMSE rise) vs the champion
+    max_psi: 0.25
+    min_rows: 100
+    min_segment_rows: 30
+# Who acts (also CONVEYOR_USER) and what each user may do. Roles: platform_admin,
+# data_scientist, ml_engineer, data_engineer, validator.
+user: null
+roles: {}
+default_roles: [data_scientist]
 """

@@ -16,6 +16,8 @@ from conveyor.core.config import Settings, find_workspace, load_settings
 from conveyor.core.db import MetadataStore
 
 if TYPE_CHECKING:
+    from conveyor.governance import Actor, AuditLog
+    from conveyor.registry.service import RegistryService
     from conveyor.tracking.service import TrackingService
 
 
@@ -43,6 +45,34 @@ class Workspace:
         return TrackingService(
             self.metadata, self.artifacts, self.settings.tracking, self.settings.state_dir / "wal"
         )
+
+    @functools.cached_property
+    def actor(self) -> Actor:
+        """Who acts in this workspace (``CONVEYOR_USER``) and their roles."""
+        from conveyor.governance import current_actor
+
+        return current_actor(self.settings)
+
+    @functools.cached_property
+    def registry(self) -> RegistryService:
+        """Registered models, versions, aliases and approvals."""
+        from conveyor.registry.service import RegistryService
+
+        return RegistryService(
+            self.metadata, self.artifacts, self.tracking, self.settings.registry, self.actor, self.model_cache
+        )
+
+    @functools.cached_property
+    def audit(self) -> AuditLog:
+        """The tamper-evident log of every registry state change."""
+        from conveyor.governance import AuditLog
+
+        return AuditLog(self.metadata)
+
+    @property
+    def model_cache(self) -> Path:
+        """Where loaded models' files are kept, one folder per manifest hash."""
+        return self.settings.state_dir / "models"
 
     def close(self) -> None:
         """Finish open runs, drain metrics, release connections."""

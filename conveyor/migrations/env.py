@@ -2,7 +2,9 @@
 
 from alembic import context
 
-import conveyor.tracking.tables  # noqa: F401  registers the tables on metadata_obj
+import conveyor.governance.tables
+import conveyor.registry.tables
+import conveyor.tracking.tables  # noqa: F401
 from conveyor.core.db.base import metadata_obj
 from conveyor.core.db.store import VERSION_TABLE
 

@@ -6,12 +6,10 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli_support import console, print_frame, print_json, workspace
+from conveyor.cli_support import JsonFlag, console, print_frame, print_json, workspace
 
 experiments_app = typer.Typer(help="Experiments: named groups of runs.", no_args_is_help=True)
 runs_app = typer.Typer(help="Runs: list, show, compare, delete.", no_args_is_help=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 @experiments_app.command("list")

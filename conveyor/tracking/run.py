@@ -13,6 +13,9 @@ import pandas as pd
 from conveyor.tracking.schemas import ArtifactInfo, DatasetInput, RunData, RunInfo, RunStatus
 
 if TYPE_CHECKING:
+    from conveyor.core.workspace import Workspace
+    from conveyor.registry import LoggedModel
+    from conveyor.registry.packaging import Signature
     from conveyor.tracking.service import TrackingService
 
 
@@ -25,8 +28,9 @@ class Run:
         ...     run.log_metric("auc", 0.91, step=10)
     """
 
-    def __init__(self, service: TrackingService, info: RunInfo) -> None:
+    def __init__(self, service: TrackingService, info: RunInfo, workspace: Workspace | None = None) -> None:
         self._service = service
+        self._workspace = workspace
         self.info = info
 
     @property
@@ -104,6 +108,41 @@ class Run:
     def log_dataset(self, data: Any, name: str, context: str = "train", source: str | None = None) -> DatasetInput:
         """Record a dataset (DataFrame, Arrow table or path) the run consumed."""
         return self._service.log_dataset(self.id, data, name, context, source)
+
+    def log_model(
+        self,
+        model: Any,
+        name: str = "model",
+        signature: Signature | None = None,
+        input_example: pd.DataFrame | None = None,
+        training_data: pd.DataFrame | None = None,
+        target: pd.Series | None = None,
+        registered_model_name: str | None = None,
+        allow_pickle: bool = False,
+        **options: Any,
+    ) -> LoggedModel:
+        """Store a model (scikit-learn, LightGBM, XGBoost, CatBoost or a ``PythonModel``)
+        in a safe format, with its signature and a checksum of every file.
+
+        Args:
+            name: the artifact folder; the model's URI is ``runs:/RUN_ID/NAME``.
+            signature: the input schema; inferred from ``training_data`` (preferred:
+                it sees nulls and categorical levels) or ``input_example`` if omitted.
+            training_data: the features the model was fitted on; also kept as the
+                reference distribution for population stability.
+            target: the labels, for the signature's outputs.
+            registered_model_name: also register it as the next version of this model.
+            allow_pickle: permit pickle for a model no safe format handles; loading it
+                will need the same opt-in.
+            options: ``flavor``, ``artifacts``, ``code_paths`` for ``PythonModel``.
+        """
+        from conveyor.registry.loading import log_and_register
+
+        return log_and_register(
+            self._service, self._workspace.registry if self._workspace else None, self.id, model, name,
+            registered_model_name, signature=signature, input_example=input_example, training_data=training_data,
+            target=target, allow_pickle=allow_pickle, **options,
+        )
 
     def flush(self) -> None:
         """Make every logged metric visible in the metadata store now."""
