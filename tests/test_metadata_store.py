@@ -9,8 +9,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+import conveyor.governance.tables  # noqa: F401  every capability's tables, as the migrations see them
+import conveyor.registry.tables  # noqa: F401
+import conveyor.tracking.tables  # noqa: F401
+from alembic import command
 from conveyor.core.db import MetadataStore, metadata_obj
-from conveyor.core.db.store import VERSION_TABLE
+from conveyor.core.db.store import VERSION_TABLE, alembic_config
 from conveyor.errors import ConveyorError, Unavailable
 
 
@@ -20,7 +24,28 @@ def test_opening_a_new_database_applies_every_migration(metadata_url: str) -> No
         names = set(sa.inspect(conn).get_table_names())
         revision = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one()
     assert {"experiments", "runs", "params", "tags", "metric_chunks", "latest_metrics", "artifacts"} <= names
-    assert revision == "0001"
+    assert {"registered_models", "model_versions", "model_aliases", "alias_history", "audit_log"} <= names
+    assert revision == "0002"
+    store.dispose()
+
+
+def test_a_database_made_by_the_tracking_release_upgrades_with_its_data(metadata_url: str) -> None:
+    engine = sa.create_engine(metadata_url)
+    if metadata_url.startswith("sqlite"):
+        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(sa.text("INSERT INTO experiments (id, name, created_at, deleted) VALUES ('e1', 'credit', 1, false)"))
+        conn.execute(sa.text(
+            "INSERT INTO runs (id, experiment_id, name, status, start_time, heartbeat_at, deleted) "
+            "VALUES ('r1', 'e1', 'old run', 'FINISHED', 1, 1, false)"
+        ))
+    engine.dispose()
+    store = MetadataStore(metadata_url)
+    with store.read() as conn:
+        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0002"
+        assert conn.execute(sa.text("SELECT name FROM runs WHERE id = 'r1'")).scalar_one() == "old run"
+        assert conn.execute(sa.text("SELECT seq, hash FROM audit_head")).one() == (0, "0" * 64)
     store.dispose()
 
 

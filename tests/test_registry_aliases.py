@@ -10,7 +10,7 @@ import pytest
 from conveyor.core.config import load_settings
 from conveyor.core.workspace import Workspace
 from conveyor.errors import Conflict, NotFound, ValidationError
-from tests.registry_support import as_user, credit_frame, log_version
+from registry_support import as_user, credit_frame, log_version
 
 
 @pytest.fixture

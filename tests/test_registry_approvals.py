@@ -6,7 +6,7 @@ import pytest
 
 from conveyor.core.workspace import Workspace
 from conveyor.errors import Conflict, PermissionDenied, ValidationError
-from tests.registry_support import as_user, credit_frame, log_version
+from registry_support import as_user, credit_frame, log_version
 
 
 @pytest.fixture

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from conveyor.errors import NotFound, ValidationError
-from conveyor.governance.validation import ModelCardFacts, render_card_html, render_card_markdown
 from conveyor.registry.packaging import read_manifest
 
 if TYPE_CHECKING:
+    from conveyor.governance.validation import ModelCardFacts
     from conveyor.registry.service import RegistryService
 
 
 def card_facts(registry: RegistryService, name: str, version: int | str) -> ModelCardFacts:
     """Everything the card shows: the model's metadata, the version's lineage, its run's
     params and metrics, the signature, the latest validation and the approvals."""
+    from conveyor.governance.validation import ModelCardFacts
+
     model = registry.get_registered_model(name)
     found = registry.get_model_version(name, version)
     manifest = read_manifest(registry.artifacts.get_bytes(found.manifest_sha256))
@@ -55,5 +57,7 @@ def render_card(registry: RegistryService, name: str, version: int | str, fmt: L
     """The model card as Markdown or HTML."""
     if fmt not in ("md", "html"):
         raise ValidationError(f"card format must be md or html, got {fmt!r}", field="format")
+    from conveyor.governance.validation import render_card_html, render_card_markdown
+
     facts = card_facts(registry, name, version)
     return render_card_markdown(facts) if fmt == "md" else render_card_html(facts)

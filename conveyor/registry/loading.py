@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from conveyor.errors import ValidationError
-from conveyor.governance.validation import DataProfile
 from conveyor.registry.schemas import LoggedModel
 from conveyor.registry.packaging import (
     MANIFEST_FILE,
@@ -69,6 +68,8 @@ def log_model(
         for item in manifest.files:
             tracking.log_bytes(run_id, (root / item.path).read_bytes(), f"{name}/{item.path}", "model")
         if training_data is not None:
+            from conveyor.governance.validation import DataProfile
+
             profile = DataProfile.from_frame(training_data).model_dump_json().encode()
             tracking.log_bytes(run_id, profile, f"{name}/{PROFILE_FILE}", "model")
         tracking.log_bytes(run_id, (root / MANIFEST_FILE).read_bytes(), f"{name}/{MANIFEST_FILE}", "model")

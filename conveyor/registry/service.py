@@ -100,7 +100,7 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
             **values,
         }
         tx.conn.execute(registered_models.insert().values(**row))
-        tx.record(self.actor.name, "model.created", name, None, {k: row[k] for k in ("risk_tier", *EDITABLE_FIELDS)})
+        tx.record(self.actor.name, "model.created", name, None, {k: row.get(k) for k in ("risk_tier", *EDITABLE_FIELDS)})
         return self._model_row(tx.conn, name)
 
     def create_registered_model(

@@ -14,17 +14,11 @@ import pandas as pd
 
 from conveyor.core.config import ValidationSettings
 from conveyor.errors import Conflict, ValidationError
-from conveyor.governance.validation import (
-    DataProfile,
-    ValidationReport,
-    ValidationThresholds,
-    render_report_html,
-    validate_model,
-)
 from conveyor.registry.schemas import ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
     from conveyor.core.artifacts import ArtifactStore
+    from conveyor.governance.validation import DataProfile, ValidationReport
     from conveyor.governance import Actor
     from conveyor.registry.packaging import Predictor
 
@@ -52,6 +46,7 @@ class ValidationOperations:
         """The training-data profile stored with the version, if it was logged with one."""
         if version.profile_sha256 is None:
             return None
+        from conveyor.governance.validation import DataProfile
         return DataProfile.model_validate_json(self.artifacts.get_bytes(version.profile_sha256))
 
     def validate_version(
@@ -78,6 +73,13 @@ class ValidationOperations:
             reference: training data for population stability; default: the profile
                 logged with the model.
         """
+        from conveyor.governance.validation import (
+            DataProfile,
+            ValidationThresholds,
+            render_report_html,
+            validate_model,
+        )
+
         if not isinstance(data, pd.DataFrame):
             raise ValidationError(f"validation data must be a DataFrame, got {type(data).__name__}", field="data")
         model = self.get_registered_model(name)
@@ -118,5 +120,7 @@ class ValidationOperations:
         if not records:
             return None
         latest = records[-1]
+        from conveyor.governance.validation import ValidationReport
+
         report = ValidationReport.model_validate_json(self.artifacts.get_bytes(latest.report_sha256))
         return report, self.artifacts.get_bytes(latest.html_sha256).decode()

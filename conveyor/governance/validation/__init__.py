@@ -6,7 +6,18 @@ The registry and CLI call ``validate_model`` and the renderers, and store a
 report with ``ValidationReport.to_json``.
 """
 
-from conveyor.governance.validation.profile import CategoricalProfile, ColumnProfile, DataProfile, NumericProfile
+from conveyor.governance.validation.card import (
+    ModelCardFacts,
+    render_card_html,
+    render_card_markdown,
+)
+from conveyor.governance.validation.profile import (
+    CategoricalProfile,
+    ColumnProfile,
+    DataProfile,
+    NumericProfile,
+)
+from conveyor.governance.validation.report_html import render_report_html
 from conveyor.governance.validation.schemas import (
     CalibrationBin,
     Check,
@@ -27,6 +38,7 @@ __all__ = [
     "ColumnProfile",
     "Curves",
     "DataProfile",
+    "ModelCardFacts",
     "NumericProfile",
     "PredictionSample",
     "RocCurve",
@@ -34,5 +46,8 @@ __all__ = [
     "SegmentResult",
     "ValidationReport",
     "ValidationThresholds",
+    "render_card_html",
+    "render_card_markdown",
+    "render_report_html",
     "validate_model",
 ]

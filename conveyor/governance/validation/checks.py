@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from conveyor.governance.validation.schemas import Check, SegmentResult, ValidationThresholds
+from conveyor.governance.validation.schemas import (
+    Check,
+    SegmentResult,
+    ValidationThresholds,
+)
 
 if TYPE_CHECKING:
     from conveyor.governance.validation.tasks import Task

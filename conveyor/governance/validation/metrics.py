@@ -13,7 +13,11 @@ import numpy as np
 from scipy.stats import ks_2samp
 from sklearn import metrics as skm
 
-from conveyor.governance.validation.schemas import CalibrationBin, PredictionSample, RocCurve
+from conveyor.governance.validation.schemas import (
+    CalibrationBin,
+    PredictionSample,
+    RocCurve,
+)
 
 MAX_CURVE_POINTS = 200
 SAMPLE_SIZE = 500

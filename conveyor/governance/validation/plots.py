@@ -13,7 +13,12 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from conveyor.governance.validation.schemas import CalibrationBin, Curves, SegmentResult
+from conveyor.governance.validation.schemas import (
+    CalibrationBin,
+    Curves,
+    PredictionSample,
+    SegmentResult,
+)
 
 CANDIDATE, CHAMPION, ALERT, MUTED = "#1f5fa8", "#9a9a9a", "#c0392b", "#bbbbbb"
 MAX_PSI_BARS = 30
@@ -60,16 +65,14 @@ def calibration_plot(bins: list[CalibrationBin]) -> str:
     return _png(figure)
 
 
-def actual_vs_predicted_plot(curves: Curves) -> str:
+def actual_vs_predicted_plot(sample: PredictionSample) -> str:
     """A scatter of predicted against actual values, with the identity line."""
-    sample = curves.sample
     figure = Figure(figsize=(5, 4.2))
     axes = figure.subplots()
-    if sample is not None:
-        axes.scatter(sample.actual, sample.predicted, s=8, alpha=0.5, color=CANDIDATE)
-        low = min(*sample.actual, *sample.predicted)
-        high = max(*sample.actual, *sample.predicted)
-        axes.plot([low, high], [low, high], linestyle="--", color=MUTED, linewidth=1)
+    axes.scatter(sample.actual, sample.predicted, s=8, alpha=0.5, color=CANDIDATE)
+    low = min(*sample.actual, *sample.predicted)
+    high = max(*sample.actual, *sample.predicted)
+    axes.plot([low, high], [low, high], linestyle="--", color=MUTED, linewidth=1)
     axes.set(xlabel="Actual", ylabel="Predicted", title="Predicted against actual (sample)")
     return _png(figure)
 
@@ -77,7 +80,8 @@ def actual_vs_predicted_plot(curves: Curves) -> str:
 def groups_plot(result: SegmentResult, metric: str, overall: float | None) -> str:
     """Rows per group (top) and the primary metric per group against the overall value (bottom).
 
-    Groups the stability rule flags are drawn in red.
+    The metric is drawn as points on a zoomed axis, so small differences show;
+    groups the stability rule flags are red.
     """
     names = [g.value for g in result.groups]
     colours = [ALERT if g.unstable else CANDIDATE for g in result.groups]
@@ -87,10 +91,11 @@ def groups_plot(result: SegmentResult, metric: str, overall: float | None) -> st
     rows_axes.bar(positions, [g.rows for g in result.groups], color=MUTED)
     rows_axes.set(ylabel="Rows", title=f"{metric} by {result.column}")
     values = [g.metrics.get(metric) for g in result.groups]
-    metric_axes.bar(positions, [v if v is not None else 0 for v in values], color=colours)
+    metric_axes.scatter(positions, [v if v is not None else float("nan") for v in values], color=colours, s=40, zorder=3)
     if overall is not None:
         metric_axes.axhline(overall, color="black", linestyle="--", linewidth=1, label=f"overall {overall:.3g}")
-        metric_axes.legend(loc="lower right", fontsize="small")
+        metric_axes.legend(loc="best", fontsize="small")
+    metric_axes.grid(axis="y", color="#eeeeee")
     metric_axes.set(ylabel=metric)
     metric_axes.set_xticks(list(positions), names, rotation=45 if len(names) > 4 else 0, ha="right", fontsize="small")
     return _png(figure)

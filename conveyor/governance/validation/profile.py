@@ -28,7 +28,8 @@ TOP_LEVELS = 50
 OTHER = "__other__"
 
 
-def _is_numeric(series: pd.Series) -> bool:
+def is_numeric(series: pd.Series) -> bool:
+    """Whether ``series`` holds numbers; booleans count as categories."""
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
@@ -142,9 +143,10 @@ class DataProfile(BaseModel):
         for name, series in frame.items():
             if pd.api.types.is_datetime64_any_dtype(series):
                 continue
-            numeric = _is_numeric(series)
             columns[str(name)] = (
-                NumericProfile.from_series(series, bins) if numeric else CategoricalProfile.from_series(series)
+                NumericProfile.from_series(series, bins)
+                if is_numeric(series)
+                else CategoricalProfile.from_series(series)
             )
         return cls(rows=len(frame), columns=columns)
 

@@ -24,13 +24,6 @@ def _template() -> jinja2.Template:
     return environment.get_template("report.html.j2")
 
 
-def _metric_rows(report: ValidationReport) -> list[tuple[str, float | None, float | None, float | None]]:
-    champion = report.champion_metrics or {}
-    differences = report.differences or {}
-    names = list(report.metrics) + [name for name in champion if name not in report.metrics]
-    return [(name, report.metrics.get(name), champion.get(name), differences.get(name)) for name in names]
-
-
 def _performance_plots(report: ValidationReport) -> list[tuple[str, str]]:
     found = []
     if report.curves.roc:
@@ -38,7 +31,7 @@ def _performance_plots(report: ValidationReport) -> list[tuple[str, str]]:
     if report.calibration:
         found.append(("Calibration", plots.calibration_plot(report.calibration)))
     if report.curves.sample is not None:
-        found.append(("Predicted against actual", plots.actual_vs_predicted_plot(report.curves)))
+        found.append(("Predicted against actual", plots.actual_vs_predicted_plot(report.curves.sample)))
     return found
 
 
@@ -62,7 +55,7 @@ def render_report_html(report: ValidationReport) -> str:
         psi_note = "No column of the reference profile is in the data."
     return _template().render(
         report=report,
-        metric_rows=_metric_rows(report),
+        metric_rows=report.comparison(),
         performance=_performance_plots(report),
         groupings=groupings,
         psi_image=plots.psi_plot(report.psi, report.thresholds.max_psi) if report.psi else None,

@@ -151,3 +151,10 @@ class ValidationReport(BaseModel):
     def to_json(self) -> str:
         """The report as a JSON document."""
         return self.model_dump_json()
+
+    def comparison(self) -> list[tuple[str, float | None, float | None, float | None]]:
+        """(metric, candidate, champion, difference) per metric either model has, candidate's first."""
+        champion = self.champion_metrics or {}
+        differences = self.differences or {}
+        names = [*self.metrics, *(name for name in champion if name not in self.metrics)]
+        return [(name, self.metrics.get(name), champion.get(name), differences.get(name)) for name in names]

@@ -15,10 +15,16 @@ groups from being flagged for differences nobody would act on.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from conveyor.errors import ValidationError
-from conveyor.governance.validation.schemas import SegmentGroup, SegmentResult, ValidationThresholds
+from conveyor.governance.validation.profile import is_numeric
+from conveyor.governance.validation.schemas import (
+    SegmentGroup,
+    SegmentResult,
+    ValidationThresholds,
+)
 from conveyor.governance.validation.tasks import Scored, Task
 
 MAX_DISCRETE = 10
@@ -26,20 +32,19 @@ QUANTILES = 5
 MISSING = "(missing)"
 
 
-def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+def _labels(values: pd.Series) -> np.ndarray:
+    return np.where(values.notna(), values.astype(str), MISSING)
 
 
-def _quintile_labels(series: pd.Series) -> tuple[pd.Series, list[str]]:
+def _quintile_labels(series: pd.Series) -> tuple[np.ndarray, list[str]]:
     codes, edges = pd.qcut(series, QUANTILES, labels=False, retbins=True, duplicates="drop")
     names = [
         f"Q{i + 1} {'[' if i == 0 else '('}{edges[i]:.4g}, {edges[i + 1]:.4g}]" for i in range(len(edges) - 1)
     ]
-    labels = codes.map(lambda code: names[int(code)] if pd.notna(code) else MISSING)
-    return labels, names
+    return _labels(codes.map(lambda code: names[int(code)], na_action="ignore")), names
 
 
-def segment_labels(data: pd.DataFrame, column: str) -> tuple[pd.Series, list[str]]:
+def segment_labels(data: pd.DataFrame, column: str) -> tuple[np.ndarray, list[str]]:
     """A group label per row of ``data`` and the groups in display order.
 
     A numeric column with more than ten distinct values is cut into quintiles,
@@ -52,18 +57,18 @@ def segment_labels(data: pd.DataFrame, column: str) -> tuple[pd.Series, list[str
     if column not in data.columns:
         raise ValidationError(f"segment column {column!r} is not in the data", field=column)
     series = data[column]
-    if _is_numeric(series) and series.nunique() > MAX_DISCRETE:
+    if is_numeric(series) and series.nunique() > MAX_DISCRETE:
         labels, order = _quintile_labels(series)
     else:
-        present = series.dropna()
-        order = [str(v) for v in sorted(present.unique(), key=lambda v: (str(type(v)), v))]
-        labels = present.astype(str).reindex(series.index, fill_value=MISSING)
+        present = series.dropna().unique()
+        order = [str(v) for v in sorted(present, key=lambda v: (str(type(v)), v))]
+        labels = _labels(series)
     if series.isna().any():
         order.append(MISSING)
     return labels, order
 
 
-def period_labels(data: pd.DataFrame, column: str, period: str) -> tuple[pd.Series, list[str]]:
+def period_labels(data: pd.DataFrame, column: str, period: str) -> tuple[np.ndarray, list[str]]:
     """The ``period`` (a pandas period alias: "M", "Q", "W"...) of each row's time, and the periods in order.
 
     Timezone-aware times are converted to UTC first. Rows without a time form the
@@ -77,7 +82,7 @@ def period_labels(data: pd.DataFrame, column: str, period: str) -> tuple[pd.Seri
     if column not in data.columns:
         raise ValidationError(f"time column {column!r} is not in the data", field="time_column")
     series = data[column]
-    if _is_numeric(series):
+    if is_numeric(series):
         raise ValidationError(
             f"time column {column!r} holds numbers ({series.dtype}); convert them to datetimes", field="time_column"
         )
@@ -95,11 +100,10 @@ def period_labels(data: pd.DataFrame, column: str, period: str) -> tuple[pd.Seri
     except ValueError as exc:
         raise ValidationError(f"period {period!r} is not a pandas period alias such as 'M', 'Q' or 'W'",
                               field="period") from exc
-    present = periods.dropna()
-    order = [str(p) for p in sorted(present.unique())]
-    if len(present) < len(periods):
+    order = [str(p) for p in sorted(periods.dropna().unique())]
+    if periods.isna().any():
         order.append(MISSING)
-    return present.astype(str).reindex(series.index, fill_value=MISSING), order
+    return _labels(periods), order
 
 
 def is_unstable(task: Task, part: Scored, value: float | None, overall: float | None,
@@ -112,13 +116,12 @@ def is_unstable(task: Task, part: Scored, value: float | None, overall: float | 
     return task.degradation(value, overall) > margin
 
 
-def group_metrics(task: Task, scored: Scored, labels: pd.Series, order: list[str], column: str,
+def group_metrics(task: Task, scored: Scored, labels: np.ndarray, order: list[str], column: str,
                   overall: float | None, thresholds: ValidationThresholds) -> SegmentResult:
     """Metrics of each group with rows, in ``order``; ``labels`` align with the rows of ``scored``."""
-    values = labels.to_numpy()
     groups = []
     for value in order:
-        part = scored.take(values == value)
+        part = scored.take(labels == value)
         if not len(part.y):
             continue
         found = task.metrics(part)

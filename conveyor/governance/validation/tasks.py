@@ -192,9 +192,11 @@ def task_of(predictor: Any, role: str) -> Classification | Regression:
     """The task a predictor's signature declares; ``role`` names it in errors.
 
     Raises:
-        ValidationError: the output kind is neither classification nor regression,
-            or a classifier declares fewer than two classes.
+        ValidationError: the predictor has no signature, its output kind is neither
+            classification nor regression, or a classifier declares fewer than two classes.
     """
+    if getattr(predictor, "signature", None) is None:
+        raise ValidationError(f"{role} has no signature, so its kind of output is unknown", field=role)
     outputs = predictor.signature.outputs
     if outputs.kind == "regression":
         return Regression()

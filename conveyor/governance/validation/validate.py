@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from conveyor.core.db.base import now_ms
 from conveyor.errors import ValidationError
 from conveyor.governance.validation import checks
 from conveyor.governance.validation.profile import DataProfile
-from conveyor.governance.validation.schemas import SegmentResult, ValidationReport, ValidationThresholds
-from conveyor.governance.validation.segments import group_metrics, period_labels, segment_labels
+from conveyor.governance.validation.schemas import (
+    SegmentResult,
+    ValidationReport,
+    ValidationThresholds,
+)
+from conveyor.governance.validation.segments import (
+    group_metrics,
+    period_labels,
+    segment_labels,
+)
 from conveyor.governance.validation.tasks import Scored, Task, task_of
+
+DEFAULT_THRESHOLDS = ValidationThresholds()
 
 
 def _champion_task(champion: Any, task: Task) -> Task | None:
@@ -28,12 +39,12 @@ def _champion_task(champion: Any, task: Task) -> Task | None:
     return theirs
 
 
-def _defined(found: dict[str, float | None]) -> dict[str, float]:
+def _known(found: dict[str, float | None]) -> dict[str, float]:
     return {name: value for name, value in found.items() if value is not None}
 
 
-def _groups(task: Task, scored: Scored, grouping: tuple[pd.Series, list[str]] | None, column: str | None,
-            labelled: pd.Series, overall: float | None, thresholds: ValidationThresholds) -> SegmentResult | None:
+def _groups(task: Task, scored: Scored, grouping: tuple[np.ndarray, list[str]] | None, column: str | None,
+            labelled: np.ndarray, overall: float | None, thresholds: ValidationThresholds) -> SegmentResult | None:
     if grouping is None or column is None:
         return None
     labels, order = grouping
@@ -53,7 +64,7 @@ def validate_model(
     time_column: str | None = None,
     period: str = "M",
     reference: DataProfile | None = None,
-    thresholds: ValidationThresholds = ValidationThresholds(),
+    thresholds: ValidationThresholds = DEFAULT_THRESHOLDS,
     created_by: str = "",
 ) -> ValidationReport:
     """Measure a candidate on holdout ``data`` and apply the checks of model risk management.
@@ -89,19 +100,19 @@ def validate_model(
     champion_task = _champion_task(champion, task)
     by_segment = segment_labels(data, segment) if segment is not None else None
     by_period = period_labels(data, time_column, period) if time_column is not None else None
-    labelled = data[target].notna()
+    labelled = data[target].notna().to_numpy()
     if not labelled.any():
         raise ValidationError(f"no row of the data has a value in target {target!r}", field=target)
 
     rows = data.loc[labelled]
     features = rows.drop(columns=[target])
     scored = task.score(candidate, features, rows[target])
-    metrics = _defined(task.metrics(scored))
+    metrics = _known(task.metrics(scored))
     curves = task.curves(scored)
     champion_metrics = differences = None
     if champion_task is not None:
         champion_scored = champion_task.score(champion, features, rows[target])
-        champion_metrics = _defined(champion_task.metrics(champion_scored))
+        champion_metrics = _known(champion_task.metrics(champion_scored))
         differences = {k: metrics[k] - champion_metrics[k] for k in metrics if k in champion_metrics}
         curves = curves.model_copy(update={"champion_roc": champion_task.curves(champion_scored).roc})
 

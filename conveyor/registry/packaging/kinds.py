@@ -57,11 +57,9 @@ def column_kind(series: pd.Series) -> LogicalType | None:
 
 
 def numpy_dtype(dtype: Any) -> np.dtype | None:
-    """The numpy dtype behind a numeric or boolean dtype (``Int64`` -> ``int64``); None otherwise."""
-    if isinstance(dtype, np.dtype):
-        return None if dtype == object else dtype
-    inner = getattr(dtype, "numpy_dtype", None)
-    return inner if isinstance(inner, np.dtype) else None
+    """The numpy dtype behind a number or boolean dtype (``Int64`` -> ``int64``); None for others."""
+    inner = dtype if isinstance(dtype, np.dtype) else getattr(dtype, "numpy_dtype", None)
+    return inner if isinstance(inner, np.dtype) and inner.kind in "biuf" else None
 
 
 def parse_dtype(text: str, levels: list[Scalar] | None = None) -> Any:
@@ -78,14 +76,17 @@ def parse_dtype(text: str, levels: list[Scalar] | None = None) -> Any:
         raise ValidationError(f"{text!r} is not a pandas dtype", field="dtype") from exc
 
 
-def json_scalar(value: Any, what: str) -> Scalar:
-    """``value`` as a plain JSON-safe Python scalar (numpy scalars are unwrapped).
+def json_scalars(values: Any, what: str, field: str) -> list[Scalar]:
+    """``values`` as plain JSON-safe Python scalars (numpy scalars are unwrapped).
 
     Raises:
-        ValidationError: the value is not a string, number or boolean.
+        ValidationError: a value is not a string, number or boolean.
     """
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, (str, bool, int, float)):
-        return value
-    raise ValidationError(f"{what} must be strings, numbers or booleans; got {type(value).__name__}", field=what)
+    items = values.tolist() if hasattr(values, "tolist") else values
+    plain = [value.item() if isinstance(value, np.generic) else value for value in items]
+    for value in plain:
+        if not isinstance(value, (str, bool, int, float)):
+            raise ValidationError(
+                f"{what} must be strings, numbers or booleans; got {type(value).__name__}", field=field
+            )
+    return plain
