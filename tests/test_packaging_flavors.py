@@ -165,7 +165,9 @@ def test_catboost_classifier_with_cat_features_round_trips(tmp_path: Path) -> No
     frame, labels = _features(7, 3)
     frame["segment"] = frame["segment"].astype(str)
     target = np.array(["a", "b", "c"])[labels]
-    model = catboost.CatBoostClassifier(iterations=15, depth=3, verbose=0, cat_features=["city", "segment"])
+    model = catboost.CatBoostClassifier(
+        iterations=15, depth=3, verbose=0, cat_features=["city", "segment"], allow_writing_files=False
+    )
     model.fit(frame, target)
 
     loaded = _round_trip(model, tmp_path / "model", frame)

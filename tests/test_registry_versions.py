@@ -128,3 +128,22 @@ def test_duplicate_model_name_conflicts(workspace: Workspace) -> None:
     with pytest.raises(ValidationError) as bad:
         conveyor.create_registered_model("bad name!", workspace=workspace)
     assert bad.value.field == "name"
+
+
+def test_tree_models_load_by_workspace_trust_and_strict_workspaces_refuse(workspace: Workspace) -> None:
+    from registry_support import as_user
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    frame = credit_frame(seed=4)
+    features = frame[["income", "debt_ratio", "age"]]
+    for name, model in (("forest", RandomForestClassifier(n_estimators=5, random_state=0)),
+                        ("boosting", HistGradientBoostingClassifier(max_iter=5))):
+        model.fit(features, frame["default"])
+        with conveyor.start_run("trees", workspace=workspace) as run:
+            run.log_model(model, "model", training_data=features, registered_model_name=name)
+        loaded = conveyor.load_model(f"models:/{name}/1", workspace=workspace)
+        assert (loaded.predict_proba(features) == model.predict_proba(features)).all()
+    strict = as_user(workspace, "sec", registry={"trusted_types": []})
+    with pytest.raises(ValidationError, match="sklearn.tree._tree.Tree"):
+        strict.registry.load_model("models:/forest/1")
+    strict.close()

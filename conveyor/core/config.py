@@ -92,6 +92,14 @@ class RegistrySettings(_Section):
         default_factory=list, description="Tiers whose versions are approved as soon as validation passes."
     )
     default_risk_tier: RiskTier = "medium"
+    trusted_types: list[str] = Field(
+        default_factory=lambda: [
+            "sklearn.tree._tree.Tree",
+            "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        ],
+        description="Types skops does not trust by default that this workspace loads anyway (decision trees: "
+        "every forest and gradient boosting). Set [] where models may come from untrusted authors.",
+    )
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
 
 
@@ -225,6 +233,12 @@ registry:
   # Tiers whose versions are approved as soon as validation passes.
   auto_approve_tiers: []
   default_risk_tier: medium
+  # Types skops distrusts that this workspace loads anyway: scikit-learn's decision
+  # trees (forests, gradient boosting). A crafted tree file can crash the process at
+  # predict time; set [] where models may come from untrusted authors.
+  trusted_types:
+    - sklearn.tree._tree.Tree
+    - sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor
   validation:
     max_degradation: 0.01   # allowed drop of AUC (or relative RMSE rise) vs the champion
     max_psi: 0.25

@@ -272,10 +272,14 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         schema_mode: Literal["error", "coerce"] = "error",
     ) -> Predictor:
         """The model a URI names (``models:/NAME@ALIAS``, ``models:/NAME/3``, ``runs:/RUN/PATH``),
-        behind one predictor interface whatever its library; every file is verified first."""
+        behind one predictor interface whatever its library; every file is verified first.
+
+        ``trusted_types`` adds to ``registry.trusted_types`` the types skops may rebuild.
+        """
         version, manifest_sha = self.resolve(uri)
         folder, manifest = fetch_model(self.artifacts, manifest_sha, self.cache)
-        predictor = load_folder(folder, manifest, allow_pickle=allow_pickle, trusted_types=trusted_types, schema_mode=schema_mode)
+        trusted = [*self.settings.trusted_types, *trusted_types]
+        predictor = load_folder(folder, manifest, allow_pickle=allow_pickle, trusted_types=trusted, schema_mode=schema_mode)
         predictor.version = version
         predictor.uri = uri
         return predictor
