@@ -26,8 +26,20 @@ from conveyor.errors import (
     ValidationError,
 )
 from conveyor.governance import AuditVerification
-from conveyor.registry import Approval, LoggedModel, ModelVersion, RegisteredModel, RiskTier, VersionStatus
-from conveyor.registry.packaging import Predictor, PythonModel, Signature, infer_signature
+from conveyor.registry import (
+    Approval,
+    LoggedModel,
+    ModelVersion,
+    RegisteredModel,
+    RiskTier,
+    VersionStatus,
+)
+from conveyor.registry.packaging import (
+    Predictor,
+    PythonModel,
+    Signature,
+    infer_signature,
+)
 from conveyor.tracking import Experiment, Run, RunData, RunStatus, seed_everything
 
 __version__ = "0.1.0"

@@ -35,7 +35,7 @@ def credit_frame(rows: int = 600, seed: int = 0, shift: float = 0.0) -> pd.DataF
     return frame
 
 
-def train(frame: pd.DataFrame, C: float = 1.0) -> Pipeline:  # noqa: N803  sklearn's name
+def train(frame: pd.DataFrame, C: float = 1.0) -> Pipeline:
     """A scaled logistic regression over one-hot grades."""
     pipeline = Pipeline([
         ("prep", ColumnTransformer([
@@ -47,7 +47,7 @@ def train(frame: pd.DataFrame, C: float = 1.0) -> Pipeline:  # noqa: N803  sklea
     return pipeline.fit(frame[NUMERIC + CATEGORICAL], frame["default"])
 
 
-def log_version(workspace: Workspace, name: str, frame: pd.DataFrame, C: float = 1.0) -> ModelVersion:  # noqa: N803
+def log_version(workspace: Workspace, name: str, frame: pd.DataFrame, C: float = 1.0) -> ModelVersion:
     """Train, log with its training data, and register the next version of ``name``."""
     features = frame[NUMERIC + CATEGORICAL]
     with conveyor.start_run("registry-tests", workspace=workspace) as run:

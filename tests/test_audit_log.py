@@ -96,7 +96,7 @@ def test_a_failed_change_leaves_no_entry(workspace: Workspace) -> None:
     assert workspace.audit.verify().entries == 4
 
 
-def test_cli_verify_exits_6_on_tampering(workspace: Workspace, run_cli) -> None:  # noqa: ANN001
+def test_cli_verify_exits_6_on_tampering(workspace: Workspace, run_cli) -> None:
     _changes(workspace)
     ok = run_cli(workspace, "audit", "verify")
     assert ok.returncode == 0 and "4 entries" in ok.stdout

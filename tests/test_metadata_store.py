@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-import conveyor.governance.tables  # noqa: F401  every capability's tables, as the migrations see them
-import conveyor.registry.tables  # noqa: F401
+import conveyor.governance.tables
+import conveyor.registry.tables
 import conveyor.tracking.tables  # noqa: F401
-from alembic import command
 from conveyor.core.db import MetadataStore, metadata_obj
 from conveyor.core.db.store import VERSION_TABLE, alembic_config
 from conveyor.errors import ConveyorError, Unavailable

@@ -3,14 +3,15 @@ PostgreSQL never lose or interleave a move."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
+from registry_support import as_user, credit_frame, log_version
 
 from conveyor.core.config import load_settings
 from conveyor.core.workspace import Workspace
 from conveyor.errors import Conflict, NotFound, ValidationError
-from registry_support import as_user, credit_frame, log_version
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_every_alias_move_is_audited(three_versions: Workspace) -> None:
 
 
 @pytest.mark.postgres
-def test_concurrent_alias_moves_are_atomic_on_postgres(postgres_url: str, tmp_path) -> None:  # noqa: ANN001
+def test_concurrent_alias_moves_are_atomic_on_postgres(postgres_url: str, tmp_path) -> None:
     root = tmp_path / "ws"
     root.mkdir()
     owner = Workspace(load_settings(root, metadata={"url": postgres_url}, user="owner"))
@@ -108,7 +109,7 @@ def test_concurrent_alias_moves_are_atomic_on_postgres(postgres_url: str, tmp_pa
         thread.join()
     assert errors == []
     history = owner.registry.alias_history("credit-risk", "champion")
-    assert all(later.previous_version == earlier.version for earlier, later in zip(history, history[1:]))
+    assert all(later.previous_version == earlier.version for earlier, later in itertools.pairwise(history))
     assert owner.registry.get_model_version("credit-risk", "champion").version == history[-1].version
     entries = owner.audit.list_entries("credit-risk@champion", limit=1000, newest_first=False)
     assert len(entries) == len(history)

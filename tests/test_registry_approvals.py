@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from registry_support import as_user, credit_frame, log_version
 
 from conveyor.core.workspace import Workspace
 from conveyor.errors import Conflict, PermissionDenied, ValidationError
-from registry_support import as_user, credit_frame, log_version
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def registered(workspace: Workspace, tmp_path: Path) -> Path:
     return holdout
 
 
-def test_workflow_through_the_cli(workspace: Workspace, registered: Path, run_cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_workflow_through_the_cli(workspace: Workspace, registered: Path, run_cli, tmp_path: Path) -> None:
     env = {"CONVEYOR_ROLES": ROLES}
     report = tmp_path / "report.html"
     validated = run_cli(workspace, "models", "validate", "credit-risk", "1", "--data", str(registered),
@@ -70,7 +70,7 @@ def test_workflow_through_the_cli(workspace: Workspace, registered: Path, run_cl
     assert {e["actor"] for e in audit} == {"dana", "val"}
 
 
-def test_rollback_and_alias_history(workspace: Workspace, run_cli) -> None:  # noqa: ANN001
+def test_rollback_and_alias_history(workspace: Workspace, run_cli) -> None:
     for seed in (1, 2):
         log_version(workspace, "churn", credit_frame(rows=200, seed=seed))
     for version in ("1", "2"):
@@ -83,7 +83,7 @@ def test_rollback_and_alias_history(workspace: Workspace, run_cli) -> None:  # n
     assert [(v["version"], v["aliases"]) for v in versions] == [(2, []), (1, ["champion"])]
 
 
-def test_cli_errors_are_one_line_with_exit_codes(workspace: Workspace, registered: Path, run_cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_errors_are_one_line_with_exit_codes(workspace: Workspace, registered: Path, run_cli, tmp_path: Path) -> None:
     cases = [
         (("models", "show", "fraud"), 3, "error: registered model 'fraud' does not exist"),
         (("models", "alias", "credit-risk", "champion", "9"), 3, "error: registered model 'credit-risk' has no version 9"),

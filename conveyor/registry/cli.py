@@ -17,7 +17,7 @@ Version = Annotated[str, typer.Argument(help="Version number or alias.")]
 VERSION_COLUMNS = ["version", "status", "aliases", "flavor", "run_id", "created_by", "created_at"]
 
 
-def _read_frame(path: Path, field: str):  # noqa: ANN202  a DataFrame; pandas is imported lazily
+def _read_frame(path: Path, field: str):
     import pandas as pd
 
     if not path.is_file():

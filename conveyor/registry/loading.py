@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from conveyor.errors import ValidationError
-from conveyor.registry.schemas import LoggedModel
 from conveyor.registry.packaging import (
     MANIFEST_FILE,
     Manifest,
@@ -24,6 +23,7 @@ from conveyor.registry.packaging import (
     read_manifest,
     save_model,
 )
+from conveyor.registry.schemas import LoggedModel
 
 PROFILE_FILE = "reference-profile.json"
 

@@ -24,8 +24,13 @@ from conveyor.governance import Actor, AuditedTransaction, AuditLog
 from conveyor.registry.aliases import AliasOperations
 from conveyor.registry.approvals import ApprovalOperations
 from conveyor.registry.loading import PROFILE_FILE, fetch_model
-from conveyor.registry.packaging import MANIFEST_FILE, Manifest, Predictor, load_folder, read_manifest
-from conveyor.registry.validation import ValidationOperations
+from conveyor.registry.packaging import (
+    MANIFEST_FILE,
+    Manifest,
+    Predictor,
+    load_folder,
+    read_manifest,
+)
 from conveyor.registry.schemas import (
     ModelVersion,
     RegisteredModel,
@@ -40,6 +45,7 @@ from conveyor.registry.uris import (
     parse_model_uri,
     parse_version,
 )
+from conveyor.registry.validation import ValidationOperations
 from conveyor.tracking import TrackingService
 
 EDITABLE_FIELDS = ("description", "owner_team", "task_type", "intended_use", "limitations", "tags")

@@ -18,8 +18,8 @@ from conveyor.registry.schemas import ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
     from conveyor.core.artifacts import ArtifactStore
-    from conveyor.governance.validation import DataProfile, ValidationReport
     from conveyor.governance import Actor
+    from conveyor.governance.validation import DataProfile, ValidationReport
     from conveyor.registry.packaging import Predictor
 
 CHAMPION = "champion"
