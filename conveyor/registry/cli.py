@@ -178,13 +178,18 @@ def validate(
     period: Annotated[str, typer.Option(help="Period of the time column: M, Q, W.")] = "M",
     reference: Annotated[Path | None, typer.Option(help="Training data for PSI (default: profile logged with the model).")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the HTML report here.")] = None,
+    allow_pickle: Annotated[bool, typer.Option("--allow-pickle", help="Load pickled models (runs their code).")] = False,
+    trusted_type: Annotated[list[str], typer.Option("--trusted-type", help="A skops type to trust (repeatable).")] = [],  # noqa: B006
     as_json: JsonFlag = False,
 ) -> None:
     """Validate a version on holdout data against the champion; store the report."""
     frame = _read_frame(data, "data")
     reference_frame = _read_frame(reference, "reference") if reference else None
     registry = workspace(ctx).registry
-    updated, report = registry.validate_version(name, version, frame, target, segment, time_column, period, reference_frame)
+    updated, report = registry.validate_version(
+        name, version, frame, target, segment, time_column, period, reference_frame,
+        allow_pickle=allow_pickle, trusted_types=trusted_type,
+    )
     if output:
         _, html = registry.validation_report(name, updated.version)
         output.write_text(html)
