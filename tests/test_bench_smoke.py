@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,3 +17,43 @@ def test_the_tracking_benchmark_smoke_run_passes() -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "one log_metric call per point" in result.stdout
     assert "search_runs" in result.stdout
+
+
+REGISTRY_BENCH = BENCH.with_name("registry.py")
+
+
+def _figure(cell: str) -> float:
+    """The first number of a table cell such as ``0.074 s``, ``7,697 µs`` or ``45,286 rows/s (11.0 ms)``."""
+    match = re.search(r"\d[\d,]*(?:\.\d+)?", cell)
+    assert match is not None, f"no number in {cell!r}"
+    return float(match.group().replace(",", ""))
+
+
+def test_the_registry_benchmark_smoke_run_passes() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REGISTRY_BENCH), "--smoke", "--skip-mlflow"],
+        check=False, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = {}
+    for line in result.stdout.splitlines():
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) == 5 and cells[1].startswith("Conveyor "):
+            rows[cells[1]] = (cells[2], cells[3])
+    expected = [
+        "Conveyor run.log_model(",
+        "Conveyor load_model('models:/bench-model@champion'), sklearn",
+        "Conveyor load_model('models:/bench-lgbm@champion'), lightgbm",
+        "Conveyor predictor.predict_proba, 1 row",
+        "Conveyor predictor.predict_proba, 500 rows",
+    ]
+    for prefix in expected:
+        found = [name for name in rows if name.startswith(prefix)]
+        assert len(found) == 1, f"no single row {prefix!r} in:\n{result.stdout}"
+        figure, ratio = rows[found[0]]
+        assert _figure(figure) > 0, (found[0], figure)
+        if "load_model" in prefix:
+            assert "same probabilities as the native model" in ratio, (found[0], ratio)
+    assert "versions 2..3 registered (right)" in result.stdout
+    assert "skops.io.dump to a local file (limit)" in result.stdout
+    assert "Total time" in result.stdout

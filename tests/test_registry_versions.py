@@ -24,6 +24,12 @@ def test_versions_are_numbered_and_linked_to_their_run(workspace: Workspace) -> 
     assert (model.latest_version, model.risk_tier.value, model.task_type) == (2, "medium", "classification")
     assert [v.version for v in workspace.registry.list_model_versions("credit-risk")] == [2, 1]
     assert workspace.registry.get_model_version("credit-risk", "latest").version == 2
+    workspace.registry.create_registered_model("churn", risk_tier="low")
+    workspace.registry.set_alias("credit-risk", "champion", 1)
+    listed = workspace.registry.list_registered_models()
+    assert [(m.name, m.latest_version, m.aliases) for m in listed] == [
+        ("churn", None, {}), ("credit-risk", 2, {"champion": 1})
+    ]
 
 
 def test_registered_version_pins_its_files(workspace: Workspace) -> None:

@@ -162,21 +162,30 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
                 tx.record(self.actor.name, "model.updated", name, before, values)
         return self.get_registered_model(name)
 
+    def _registered(self, conn: Connection, rows: Sequence[Any]) -> list[RegisteredModel]:
+        ids = [row.id for row in rows]
+        aliases: dict[str, dict[str, int]] = {model_id: {} for model_id in ids}
+        for model_id, alias, version in conn.execute(
+            select(model_aliases.c.model_id, model_aliases.c.alias, model_aliases.c.version)
+            .where(model_aliases.c.model_id.in_(ids)).order_by(model_aliases.c.alias)
+        ):
+            aliases[model_id][alias] = version
+        latest = dict(conn.execute(
+            select(model_versions.c.model_id, func.max(model_versions.c.version))
+            .where(model_versions.c.model_id.in_(ids)).group_by(model_versions.c.model_id)
+        ).all())
+        return [RegisteredModel(**row._mapping, aliases=aliases[row.id], latest_version=latest.get(row.id)) for row in rows]
+
     def get_registered_model(self, name: str) -> RegisteredModel:
         """A registered model with its aliases and latest version number."""
         with self.store.read() as conn:
-            row = self._model_row(conn, name)
-            aliases = dict(conn.execute(
-                select(model_aliases.c.alias, model_aliases.c.version).where(model_aliases.c.model_id == row.id)
-            ).all())
-            latest = conn.execute(select(func.max(model_versions.c.version)).where(model_versions.c.model_id == row.id)).scalar()
-        return RegisteredModel(**row._mapping, aliases=aliases, latest_version=latest)
+            return self._registered(conn, [self._model_row(conn, name)])[0]
 
     def list_registered_models(self) -> list[RegisteredModel]:
         """Every registered model, by name."""
         with self.store.read() as conn:
-            names = conn.execute(select(registered_models.c.name).order_by(registered_models.c.name)).scalars().all()
-        return [self.get_registered_model(name) for name in names]
+            rows = conn.execute(select(registered_models).order_by(registered_models.c.name)).all()
+            return self._registered(conn, rows)
 
     # -- versions ------------------------------------------------------------------
 
