@@ -25,7 +25,13 @@ from rich.table import Table
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import RocCurveDisplay, accuracy_score, average_precision_score, log_loss, roc_auc_score
+from sklearn.metrics import (
+    RocCurveDisplay,
+    accuracy_score,
+    average_precision_score,
+    log_loss,
+    roc_auc_score,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
