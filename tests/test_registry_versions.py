@@ -153,3 +153,25 @@ def test_tree_models_load_by_workspace_trust_and_strict_workspaces_refuse(worksp
     with pytest.raises(ValidationError, match="sklearn.tree._tree.Tree"):
         strict.registry.load_model("models:/forest/1")
     strict.close()
+
+
+class _Doubler:
+    """A model no safe flavor handles."""
+
+    def predict(self, frame):  # noqa: ANN001, ANN201
+        return frame["income"].to_numpy() * 2
+
+
+def test_pickled_version_is_marked_unsafe_and_needs_the_opt_in_to_load(workspace: Workspace) -> None:
+    frame = credit_frame(rows=50, seed=5)[["income"]]
+    with conveyor.start_run("unsafe", workspace=workspace) as run:
+        with pytest.raises(ValidationError) as refused:
+            run.log_model(_Doubler(), "model", training_data=frame)
+        assert refused.value.field == "allow_pickle"
+        logged = run.log_model(_Doubler(), "model", training_data=frame, allow_pickle=True, registered_model_name="odd")
+    assert (logged.version.flavor, logged.version.unsafe) == ("pickle", True)
+    with pytest.raises(ValidationError, match="pickle") as error:
+        conveyor.load_model("models:/odd/1", workspace=workspace)
+    assert error.value.field == "allow_pickle"
+    loaded = conveyor.load_model("models:/odd/1", allow_pickle=True, workspace=workspace)
+    assert (loaded.predict(frame) == frame["income"].to_numpy() * 2).all()
