@@ -158,7 +158,7 @@ def test_tree_models_load_by_workspace_trust_and_strict_workspaces_refuse(worksp
 class _Doubler:
     """A model no safe flavor handles."""
 
-    def predict(self, frame):  # noqa: ANN001, ANN201
+    def predict(self, frame):
         return frame["income"].to_numpy() * 2
 
 
