@@ -33,6 +33,7 @@ Mode = Literal["error", "coerce"]
 Column = pd.Series | np.ndarray  # a converted column, as DataFrame.isetitem takes it
 Converter = Callable[[pd.Series, "ColumnSpec", Any], Column]
 _EXAMPLES = 3
+_SMALL_FRAME = 64
 
 
 def conform(specs: Sequence[ColumnSpec], dtypes: Sequence[Any], frame: pd.DataFrame, mode: Mode) -> pd.DataFrame:
@@ -88,9 +89,17 @@ def _check_present(frame: pd.DataFrame, specs: Sequence[ColumnSpec]) -> None:
 
 
 def _check_levels(series: pd.Series, spec: ColumnSpec) -> None:
-    """Refuse values outside a string column's levels (missing values are no level)."""
-    values = series.array
-    unseen = ~values.isin(spec.levels) & ~values.isna()
+    """Refuse values outside a string column's levels (missing values are no level).
+
+    A few rows (online scoring) are checked against a Python set: the vectorised
+    ``isin`` costs more in setup than it saves below ``_SMALL_FRAME`` rows.
+    """
+    if len(series) <= _SMALL_FRAME:
+        known = set(spec.levels or ())
+        unseen = np.array([not (value in known or pd.isna(value)) for value in series.tolist()], dtype=bool)
+    else:
+        values = series.array
+        unseen = ~values.isin(spec.levels) & ~values.isna()
     if unseen.any():
         raise _unseen(series, spec, unseen)
 

@@ -60,6 +60,23 @@ _NODE_ARRAY_TYPES = frozenset(
 )
 
 
+def _refusal(found: list[str], trusted: frozenset[str]) -> ValidationError:
+    """The error naming the types of a file that nobody trusted, and how to trust them."""
+    refused = [name for name in found if name not in trusted]
+    listed = ", ".join(repr(name) for name in refused)
+    why = (
+        " (scikit-learn reads tree and neighbor node arrays without bounds checks, "
+        "so a crafted file could crash the process)"
+        if _NODE_ARRAY_TYPES.intersection(refused)
+        else ""
+    )
+    return ValidationError(
+        f"model file {FILE!r} contains types Conveyor does not trust: {listed}{why}; "
+        f"if you trust the source of this model, pass trusted_types=[{listed}]",
+        field="trusted_types",
+    )
+
+
 class SklearnFlavor:
     """Any ``sklearn.base.BaseEstimator``, written with ``skops.io.dump``."""
 
@@ -91,32 +108,19 @@ class SklearnFlavor:
         )
 
     def load(self, folder: Path, manifest: Manifest, request: LoadRequest) -> Loaded:
-        """Load with skops, trusting exactly the listed types that the file contains.
+        """Load with skops (one parse), trusting skops's defaults, ``SAFE_TYPES`` and the caller's types.
 
         Raises:
             ValidationError: the file holds types neither Conveyor nor the caller trusts.
         """
         sio = require("skops.io")
         path = folder / FILE
-        with reading(manifest, "scikit-learn", FILE):
-            found = sio.get_untrusted_types(file=path)
         trusted = SAFE_TYPES.union(request.trusted_types)
-        refused = [name for name in found if name not in trusted]
-        if refused:
-            listed = ", ".join(repr(name) for name in refused)
-            why = (
-                " (scikit-learn reads tree and neighbor node arrays without bounds checks, "
-                "so a crafted file could crash the process)"
-                if _NODE_ARRAY_TYPES.intersection(refused)
-                else ""
-            )
-            raise ValidationError(
-                f"model file {FILE!r} contains types Conveyor does not trust: {listed}{why}; "
-                f"if you trust the source of this model, pass trusted_types=[{listed}]",
-                field="trusted_types",
-            )
         with reading(manifest, "scikit-learn", FILE):
-            model = sio.load(path, trusted=found)
+            try:
+                model = sio.load(path, trusted=sorted(trusted))
+            except sio.exceptions.UntrustedTypesFoundException:
+                raise _refusal(sio.get_untrusted_types(file=path), trusted) from None
         return Loaded(native=model, predict=model.predict, predict_proba=method(model, "predict_proba"))
 
 
