@@ -150,6 +150,17 @@ def test_unseen_strings_are_refused_where_levels_are_known(signature: Signature,
     assert open_ended.validate_frame(frame.assign(city="rome"))["city"].tolist() == ["rome"] * 4
 
 
+@pytest.mark.parametrize("copies", [1, 100], ids=["online-rows", "batch-rows"])
+def test_unseen_strings_are_refused_on_small_and_large_frames(
+    signature: Signature, frame: pd.DataFrame, copies: int
+) -> None:
+    many = pd.concat([frame] * copies, ignore_index=True)
+    many.loc[len(many) - 1, "city"] = "rome"
+    with pytest.raises(ValidationError, match="column 'city' has 1 value\\(s\\) outside .* e.g. 'rome'"):
+        signature.validate_frame(many)
+    assert signature.validate_frame(pd.concat([frame] * copies))["city"].tolist() == frame["city"].tolist() * copies
+
+
 def test_lossless_widening_is_accepted_in_error_mode(signature: Signature, frame: pd.DataFrame) -> None:
     narrow = frame.astype({"age": "int32", "income": "float32", "city": object})
     narrow["plan"] = frame["plan"].astype(str)
