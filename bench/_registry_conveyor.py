@@ -16,10 +16,7 @@ JSON-lines protocol of ``_workload.py``.
 
 from __future__ import annotations
 
-import json
 import shutil
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +32,9 @@ from _registry_workload import (
     predict_figures,
     read_score,
     read_train,
+    run_worker,
     save_probabilities,
 )
-from _workload import emit
 
 import conveyor
 
@@ -109,13 +106,5 @@ def serve(args: dict[str, Any]) -> dict[str, Any]:
 COMMANDS = {"log": log, "serve": serve}
 
 
-def main() -> None:
-    """Run the command named in the JSON argument and emit its result."""
-    args = json.loads(sys.argv[1])
-    started = time.perf_counter()
-    result = COMMANDS[args["command"]](args)
-    emit({"result": {**result, "wall": time.perf_counter() - started}})
-
-
 if __name__ == "__main__":
-    main()
+    run_worker(COMMANDS)

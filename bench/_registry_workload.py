@@ -11,7 +11,9 @@ Workers speak the JSON-lines protocol of ``_workload.py``: one JSON argument, th
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _workload import emit
 
 EXPERIMENT = "bench-registry"
 SKLEARN_MODEL = "bench-model"
@@ -123,3 +126,12 @@ def paired(wrapped: Callable[[pd.DataFrame], Any], native: Callable[[pd.DataFram
 def save_probabilities(values: Any, path: str | Path) -> None:
     """Keep a tool's class probabilities on the score rows, for the parent to compare."""
     np.save(path, np.asarray(values, dtype=np.float64))
+
+
+def run_worker(commands: dict[str, Callable[[dict[str, Any]], dict[str, Any]]], **extra: Any) -> None:
+    """A worker's entry point: run the command named in the JSON argument and emit its
+    result with the worker's wall time (and any ``extra`` facts)."""
+    args = json.loads(sys.argv[1])
+    started = time.perf_counter()
+    result = commands[args["command"]](args)
+    emit({"result": {**result, "wall": time.perf_counter() - started, **extra}})

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from conveyor.registry.packaging.manifest import Manifest
+
 
 class VersionStatus(str, enum.Enum):
     """Where a version is in its lifecycle."""
@@ -111,8 +113,6 @@ class ValidationRecord(BaseModel):
 class LoggedModel(BaseModel):
     """A model stored in a run: its URI, manifest and, if it was registered, the version."""
 
-    model_config = {"arbitrary_types_allowed": True}
-
     uri: str
-    manifest: Any
+    manifest: Manifest
     version: ModelVersion | None = None
