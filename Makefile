@@ -13,7 +13,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[examples]'
 
 install-test: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[postgres,s3,lightgbm,xgboost,catboost,examples,test]'
+	$(BIN)/pip install --quiet -e '.[postgres,redis,s3,lightgbm,xgboost,catboost,examples,test]'
 
 demo: install
 	cd examples && ../$(BIN)/python demo.py

@@ -103,6 +103,38 @@ class RegistrySettings(_Section):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
 
 
+class OnlineStoreSettings(_Section):
+    """Where materialised feature values are served from."""
+
+    type: Literal["sqlite", "redis"] = Field(default="sqlite", description="sqlite (embedded) or redis (teams).")
+    path: str | None = Field(default=None, description="SQLite file; default: .conveyor/online.db.")
+    url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis URL, when type is redis.")
+    namespace: str = Field(
+        default="conveyor", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key of this workspace."
+    )
+
+
+class OfflineStoreSettings(_Section):
+    """How DuckDB builds training sets: memory it may use before spilling to disk."""
+
+    memory_limit: str = Field(default="60%", pattern=r"^\d+(\.\d+)?\s*(%|[KMGT]i?B)$",
+                              description="DuckDB memory_limit, e.g. 4GiB or 60% of RAM.")
+    threads: int | None = Field(default=None, ge=1, description="DuckDB threads; default: one per core.")
+    temp_directory: str | None = Field(default=None, description="Spill folder; default: .conveyor/tmp.")
+
+
+class FeatureSettings(_Section):
+    """Where feature definitions live and which stores serve them."""
+
+    path: str = Field(default="features", description="Folder of definition modules, relative to the workspace.")
+    module: str | None = Field(default=None, description="An importable module holding the definitions instead.")
+    postgres_url: str | None = Field(
+        default=None, description="Database of PostgresSource tables; default: metadata.url when it is PostgreSQL."
+    )
+    online: OnlineStoreSettings = Field(default_factory=OnlineStoreSettings)
+    offline: OfflineStoreSettings = Field(default_factory=OfflineStoreSettings)
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads one YAML file; a missing file contributes nothing."""
 
@@ -137,6 +169,7 @@ class Settings(BaseSettings):
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
     user: str | None = Field(default=None, description="Who acts (CONVEYOR_USER); default: the login name.")
     roles: dict[str, list[Role]] = Field(default_factory=dict, description="User name -> roles.")
     default_roles: list[Role] = Field(default_factory=lambda: ["data_scientist"])
@@ -244,6 +277,19 @@ registry:
     max_psi: 0.25
     min_rows: 100
     min_segment_rows: 30
+features:
+  path: features          # folder of definition modules (or module: a.importable.module)
+  module: null
+  postgres_url: null      # database of PostgresSource tables; default: metadata.url if PostgreSQL
+  online:
+    type: sqlite          # sqlite (.conveyor/online.db) or redis
+    path: null
+    url: redis://127.0.0.1:6379/0
+    namespace: conveyor
+  offline:
+    memory_limit: 60%     # DuckDB spills to temp_directory beyond this
+    threads: null
+    temp_directory: null  # default: .conveyor/tmp
 # Who acts (also CONVEYOR_USER) and what each user may do. Roles: platform_admin,
 # data_scientist, ml_engineer, data_engineer, validator.
 user: null
