@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import conveyor.features.tables
 import conveyor.governance.tables
 import conveyor.registry.tables
 import conveyor.tracking.tables  # noqa: F401

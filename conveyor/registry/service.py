@@ -309,6 +309,22 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
             rows = conn.execute(query.order_by(model_versions.c.version.desc())).all()
             return [self._version(conn, name, row) for row in rows]
 
+    def feature_service_consumers(self, services: Sequence[str]) -> dict[str, list[str]]:
+        """Live model versions (neither archived nor rejected) that consume each feature service,
+        as ``name vN``: what a change to the service would break."""
+        query = (
+            select(model_versions.c.feature_service, registered_models.c.name, model_versions.c.version)
+            .join(registered_models, registered_models.c.id == model_versions.c.model_id)
+            .where(model_versions.c.feature_service.in_(list(services)))
+            .where(model_versions.c.status.not_in([VersionStatus.ARCHIVED.value, VersionStatus.REJECTED.value]))
+            .order_by(registered_models.c.name, model_versions.c.version)
+        )
+        consumers: dict[str, list[str]] = {}
+        with self.store.read() as conn:
+            for service, model, version in conn.execute(query):
+                consumers.setdefault(service, []).append(f"{model} v{version}")
+        return consumers
+
     def _set_status(self, tx: AuditedTransaction, name: str, row: Any, status: VersionStatus, action: str, actor: str,
                     extra: dict[str, Any] | None = None) -> None:
         tx.conn.execute(update(model_versions).where(model_versions.c.id == row.id).values(
