@@ -11,6 +11,7 @@ from rich.console import Console
 
 from conveyor.core.config import CONFIG_FILE, default_config_text, load_settings
 from conveyor.errors import ConveyorError
+from conveyor.features.cli import features_app
 from conveyor.governance.cli import audit_app
 from conveyor.registry.cli import models_app
 from conveyor.tracking.cli import experiments_app, runs_app
@@ -25,6 +26,7 @@ app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
+app.add_typer(features_app, name="features")
 
 errors = Console(stderr=True)
 

@@ -51,6 +51,46 @@ def need_postgres() -> None:
         pytest.skip(message)
 
 
+REDIS_URL = os.environ.get("CONVEYOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_redis_problem: str | None | bool = False
+
+
+def need_redis() -> str:
+    """The Redis URL; skip (or fail, when services are required) if Redis does not answer."""
+    global _redis_problem
+    if _redis_problem is False:
+        try:
+            import redis
+
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+            _redis_problem = None
+        except Exception as error:  # noqa: BLE001  any failure means "not reachable"
+            _redis_problem = str(error).splitlines()[0]
+    if _redis_problem:
+        message = f"Redis at {REDIS_URL} unreachable: {_redis_problem}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message)
+        pytest.skip(message)
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def online_settings(request: pytest.FixtureRequest) -> Iterator[dict]:
+    """Feature store settings selecting each online store; Redis gets a private namespace."""
+    if request.param == "sqlite":
+        yield {"online": {"type": "sqlite"}}
+        return
+    import redis
+
+    url = need_redis()
+    namespace = f"t{uuid.uuid4().hex[:12]}"
+    yield {"online": {"type": "redis", "url": url, "namespace": namespace}}
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(f"{namespace}:*"))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh, private schema."""
@@ -93,7 +133,8 @@ def tracking(workspace: Workspace):  # noqa: ANN201
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith("CONVEYOR_") and name not in {"CONVEYOR_TEST_POSTGRES_URL", "CONVEYOR_REQUIRE_SERVICES"}:
+        if name.startswith("CONVEYOR_") and name not in {"CONVEYOR_TEST_POSTGRES_URL", "CONVEYOR_TEST_REDIS_URL",
+                                                      "CONVEYOR_REQUIRE_SERVICES"}:
             monkeypatch.delenv(name)
 
 

@@ -5,9 +5,10 @@ import conveyor
 
 def test_public_names_are_pinned() -> None:
     assert sorted(conveyor.__all__) == [
-        "Approval", "AuditVerification", "Conflict", "ConveyorError", "Experiment", "IntegrityError",
-        "LoggedModel", "ModelVersion", "NotFound", "PermissionDenied", "Predictor", "PythonModel",
-        "RegisteredModel", "RiskTier", "Run", "RunData", "RunStatus", "Signature", "Unavailable",
+        "Approval", "AuditVerification", "Conflict", "ConveyorError", "Entity", "Experiment", "Feature",
+        "FeatureService", "FeatureStore", "FeatureView", "FileSource", "IntegrityError",
+        "LoggedModel", "ModelVersion", "NotFound", "PermissionDenied", "PostgresSource", "Predictor", "PythonModel",
+        "RegisteredModel", "RiskTier", "Run", "RunData", "RunStatus", "Signature", "SqlSource", "Unavailable",
         "ValidationError", "VersionStatus", "Workspace", "active_run", "approve_model_version",
         "compare_runs", "create_experiment", "create_registered_model", "delete_alias", "get_metric_history",
         "get_model_version", "get_registered_model", "get_run", "infer_signature", "list_experiments",

@@ -83,7 +83,7 @@ def materialize_view(
     )
     try:
         total, newest = context.con.sql(f"SELECT count(*), max(__ts) FROM {latest}").fetchall()[0]
-        reader = context.con.sql(f"SELECT * FROM {latest}").fetch_arrow_reader(BATCH_ROWS)
+        reader = context.con.sql(f"SELECT * FROM {latest}").to_arrow_reader(BATCH_ROWS)
         done = 0
         for batch in reader:
             online.stage(table, job, batch)

@@ -168,7 +168,7 @@ class RetrievalJob:
         try:
             sql = retrieval_sql(self.reads, self._keys, self.context, name)
             try:
-                table = self.context.con.sql(sql).fetch_arrow_table()
+                table = self.context.con.sql(sql).to_arrow_table()
             except duckdb.Error as error:
                 raise ValidationError(f"training set query failed: {str(error).splitlines()[0]}",
                                       field="features") from error
