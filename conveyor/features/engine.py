@@ -4,6 +4,7 @@ as a SQL expression (source, then the view's optional transform)."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -62,5 +63,19 @@ def _first_line(error: Exception) -> str:
 
 
 def timestamp_expr(column: str, duckdb_type: str) -> str:
-    """The column as a naive UTC TIMESTAMP (microseconds), whatever timestamp type it has."""
-    return f"CAST({quote(column)} AS TIMESTAMP)" if duckdb_type.upper() != "TIMESTAMP" else quote(column)
+    """The column as a naive UTC TIMESTAMP (microseconds), whatever timestamp type it has.
+
+    Nanoseconds round up, so a row 1 ns after an entity row's time never joins it.
+    """
+    kind = duckdb_type.upper()
+    if kind == "TIMESTAMP":
+        return quote(column)
+    if kind == "TIMESTAMP_NS":
+        ns = f"epoch_ns({quote(column)})"
+        return f"make_timestamp({ns} // 1000 + CASE WHEN {ns} % 1000 > 0 THEN 1 ELSE 0 END)"
+    return f"CAST({quote(column)} AS TIMESTAMP)"
+
+
+def ttl_micros(view: FeatureView) -> int | None:
+    """The view's TTL in whole microseconds (no float rounding at the edge)."""
+    return None if view.ttl is None else view.ttl // timedelta(microseconds=1)

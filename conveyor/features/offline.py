@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from conveyor.errors import ValidationError
 from conveyor.features.definitions import FeatureView
 from conveyor.features.dtypes import base_type
-from conveyor.features.engine import describe, timestamp_expr, view_sql
+from conveyor.features.engine import describe, timestamp_expr, ttl_micros, view_sql
 from conveyor.features.sources import SourceContext, quote, sql_string
 
 ROW = "__row"
@@ -107,7 +107,7 @@ def _view_subquery(read: ViewRead, context: SourceContext, source_types: dict[st
     lower, upper = window
     conditions = [f"{stamp} IS NOT NULL", f"{stamp} <= {upper}"]
     if view.ttl is not None:
-        conditions.append(f"{stamp} >= {lower} - to_microseconds({int(view.ttl.total_seconds() * 1e6)})")
+        conditions.append(f"{stamp} >= {lower} - to_microseconds({ttl_micros(view)})")
     sql = f"SELECT {', '.join(columns)} FROM {view_sql(view, context)} WHERE {' AND '.join(conditions)}"
     if view.created_timestamp_field:
         keys = ", ".join([*(quote(k) for k in read.join_keys), stamp])
@@ -131,10 +131,8 @@ def retrieval_sql(reads: list[ViewRead], entity: pa.Table, context: SourceContex
         alias = f"v{index}"
         source_types = describe(read.view, context)
         _check_key_types(read, source_types, entity)
-        valid = (
-            f"{alias}.__ts >= e.{EVENT_TS} - to_microseconds({int(read.view.ttl.total_seconds() * 1e6)})"
-            if read.view.ttl is not None else None
-        )
+        ttl = ttl_micros(read.view)
+        valid = f"{alias}.__ts >= e.{EVENT_TS} - to_microseconds({ttl})" if ttl is not None else None
         for feature, output in zip(read.features, read.outputs):
             value = f"{alias}.{quote(feature)}"
             selected.append(f"CASE WHEN {valid} THEN {value} END AS {quote(output)}" if valid else f"{value} AS {quote(output)}")

@@ -21,7 +21,7 @@ from conveyor.features.catalog import DefinitionCatalog
 from conveyor.features.checks import check_references, check_view_data
 from conveyor.features.datasets import DatasetOperations
 from conveyor.features.definitions import Definition, Entity, FeatureService, FeatureView
-from conveyor.features.engine import connect
+from conveyor.features.engine import connect, ttl_micros
 from conveyor.features.loader import load_definitions
 from conveyor.features.lookup import OnlineResponse, ViewLookup, lookup
 from conveyor.features.materializations import MaterializationOperations
@@ -248,7 +248,7 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
             plan = []
             for read in self._reads(refs, full_feature_names=False):
                 positions = tuple(1 + read.view.feature_names.index(n) for n in read.features)
-                ttl = int(read.view.ttl.total_seconds() * 1e6) if read.view.ttl else None
+                ttl = ttl_micros(read.view)
                 plan.append(ViewLookup(online_table(read.view, read.version), read.join_keys, positions, read.outputs, ttl))
             self._plans[cache_key] = plan
         return plan

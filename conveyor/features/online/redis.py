@@ -29,44 +29,49 @@ _ROWS_PER_CALL = 1000  # staged rows per script call: keeps each call to a few m
 # merge(target, kv): kv is {key1, value1, key2, value2, ...}; per key the value with the
 # greatest time wins, and it replaces the target's value only if not older. Returns the
 # number of keys written. HMGET/HSET go by chunks of 1000 keys (Lua's unpack limit is ~8000).
+# The time prefixes all have 20 digits, so comparing them as strings compares the times.
 _MERGE = """
-local function not_older(a, b)
-  local ah, bh = tonumber(string.sub(a, 1, 10)), tonumber(string.sub(b, 1, 10))
-  if ah ~= bh then return ah > bh end
-  return tonumber(string.sub(a, 11, 20)) >= tonumber(string.sub(b, 11, 20))
-end
+local sub, call = string.sub, redis.call
+local function not_older(a, b) return sub(a, 1, 20) >= sub(b, 1, 20) end
 local function merge(target, kv)
   local applied = 0
   for s = 1, #kv, 2000 do
-    local best, order = {}, {}
+    local best, order, n = {}, {}, 0
     for i = s, math.min(s + 1999, #kv), 2 do
       local k, v = kv[i], kv[i + 1]
       local b = best[k]
-      if b == nil then order[#order + 1] = k; best[k] = v
+      if b == nil then n = n + 1; order[n] = k; best[k] = v
       elseif not_older(v, b) then best[k] = v end
     end
-    local current = redis.call('HMGET', target, unpack(order))
-    local out = {}
-    for j, k in ipairs(order) do
-      local c = current[j]
-      if not c or not_older(best[k], c) then out[#out + 1] = k; out[#out + 1] = best[k] end
+    local current = call('HMGET', target, unpack(order))
+    local out, m = {}, 0
+    for j = 1, n do
+      local k = order[j]
+      local c, v = current[j], best[k]
+      if not c or not_older(v, c) then out[m + 1] = k; out[m + 2] = v; m = m + 2 end
     end
-    if #out > 0 then redis.call('HSET', target, unpack(out)) end
-    applied = applied + #out / 2
+    if m > 0 then call('HSET', target, unpack(out)) end
+    applied = applied + m / 2
   end
   return applied
 end
 """
 _STAGE = _MERGE + "return merge(KEYS[1], ARGV)"
-# KEYS[1] staging hash, KEYS[2] live hash. HSCAN keeps the script's memory bounded by a page.
+# KEYS[1] staging hash, KEYS[2] live hash. Into a missing live hash the staging hash is
+# renamed (its keys are unique already); otherwise HSCAN pages keep the script's memory small.
 _COMMIT = _MERGE + """
+if call('EXISTS', KEYS[1]) == 0 then return 0 end
+if call('EXISTS', KEYS[2]) == 0 then
+  call('RENAME', KEYS[1], KEYS[2])
+  return call('HLEN', KEYS[2])
+end
 local applied, cursor = 0, '0'
 repeat
-  local page = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', 1000)
+  local page = call('HSCAN', KEYS[1], cursor, 'COUNT', 1000)
   cursor = page[1]
   if #page[2] > 0 then applied = applied + merge(KEYS[2], page[2]) end
 until cursor == '0'
-redis.call('UNLINK', KEYS[1])
+call('UNLINK', KEYS[1])
 return applied
 """
 
