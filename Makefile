@@ -22,4 +22,4 @@ test: install-test
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) examples/.conveyor examples/reports
+	rm -rf $(VENV) examples/.conveyor examples/reports examples/data

@@ -273,14 +273,16 @@ def get_registered_model(name: str, workspace: Workspace | str | Path | None = N
 
 
 def register_model(
-    model_uri: str, name: str, description: str | None = None, workspace: Workspace | str | Path | None = None
+    model_uri: str, name: str, description: str | None = None, feature_service: str | None = None,
+    workspace: Workspace | str | Path | None = None,
 ) -> ModelVersion:
-    """Register the model at ``runs:/RUN/PATH`` as the next version of ``name`` (created if missing).
+    """Register the model at ``runs:/RUN/PATH`` as the next version of ``name`` (created if missing);
+    ``feature_service`` names the features it consumes, so a change that breaks them is flagged.
 
     Example:
-        >>> version = conveyor.register_model(f"runs:/{run.id}/model", "credit-risk")
+        >>> version = conveyor.register_model(f"runs:/{run.id}/model", "credit-risk", feature_service="credit_v1")
     """
-    return _registry(workspace).create_model_version(name, model_uri, description)
+    return _registry(workspace).create_model_version(name, model_uri, description, feature_service)
 
 
 def get_model_version(name: str, version: int | str, workspace: Workspace | str | Path | None = None) -> ModelVersion:

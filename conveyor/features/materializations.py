@@ -85,6 +85,15 @@ class MaterializationOperations:
         with self.workspace.metadata.read() as conn:
             return conn.execute(query).scalar()
 
+    def _newest_online(self: FeatureStore, view: str, version: int) -> int | None:
+        """Event time of the newest row already online for a view version (freshness carries over
+        a run that found nothing new)."""
+        query = select(func.max(runs.c.newest_event_us)).where(
+            runs.c.view == view, runs.c.view_version == version, runs.c.status == MaterializationStatus.COMMITTED.value
+        )
+        with self.workspace.metadata.read() as conn:
+            return conn.execute(query).scalar()
+
     def _materialize_one(self: FeatureStore, name: str, start_us: int | None, end_us: int,
                          progress: Progress | None) -> Materialization:
         stored = self.catalog.get("feature_view", name)
@@ -112,10 +121,13 @@ class MaterializationOperations:
                 conn.execute(update(runs).where(runs.c.id == job).values(
                     status=MaterializationStatus.FAILED.value, finished_at=now_ms()))
             raise
+        newest = result.newest_event_us
+        if newest is None:
+            newest = self._newest_online(name, stored.version)
         with self.workspace.metadata.write() as conn:
             conn.execute(update(runs).where(runs.c.id == job).values(
                 status=MaterializationStatus.COMMITTED.value, rows_read=result.rows_read,
-                rows_written=result.rows_written, newest_event_us=result.newest_event_us, finished_at=now_ms(),
+                rows_written=result.rows_written, newest_event_us=newest, finished_at=now_ms(),
             ))
             if result.statistics:
                 conn.execute(feature_statistics.insert(), [

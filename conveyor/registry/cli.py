@@ -123,9 +123,10 @@ def register(
     source: Annotated[str, typer.Argument(help="runs:/RUN_ID/PATH of a logged model.")],
     name: Name,
     description: Annotated[str | None, typer.Option()] = None,
+    feature_service: Annotated[str | None, typer.Option(help="The feature service the model consumes.")] = None,
 ) -> None:
     """Register a logged model as the next version of NAME."""
-    version = workspace(ctx).registry.create_model_version(name, source, description)
+    version = workspace(ctx).registry.create_model_version(name, source, description, feature_service)
     console.print(f"registered [bold]{name}[/] version {version.version} ({version.status.value})")
 
 
