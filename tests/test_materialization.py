@@ -150,3 +150,25 @@ def test_composite_keys_work_offline_and_online(tmp_path: Path, online_settings:
         store.materialize()
         response = store.get_online_features(["prices:price"], {"store_id": [2, 1, 1], "sku": ["a", "b", "c"]})
         assert response.to_dict()["price"] == [3.5, 2.5, None]
+
+
+def test_every_dtype_round_trips_through_the_online_store(tmp_path: Path, online_settings: dict) -> None:
+    when = NOW - DAY
+    frame = pd.DataFrame({"customer_id": ["a", "b"], "event_timestamp": [when, when], "n": [1, None],
+                          "x": [0.5, None], "s": ["p", None], "b": [True, None], "t": [when, None]})
+    frame = frame.astype({"n": "Int32", "b": "boolean"})
+    write_parquet(tmp_path / "all.parquet", frame)
+    customer = Entity("customer", ["customer_id"])
+    features = [Feature("n", "int32"), Feature("x", "float32"), Feature("s", "string"), Feature("b", "bool"),
+                Feature("t", "timestamp")]
+    view = FeatureView("everything", [customer], FileSource("all.parquet"), "event_timestamp", features)
+    with FeatureStore(tmp_path, features=online_settings) as store:
+        store.apply([customer, view])
+        store.materialize()
+        refs = [f"everything:{f.name}" for f in features]
+        response = store.get_online_features(refs, {"customer_id": ["a", "b"]})
+    values = response.to_dict()
+    assert [values[name][0] for name in "nxsb"] == [1, 0.5, "p", True]
+    assert values["t"][0] == when.tz_localize("UTC").to_pydatetime()
+    assert [values[f.name][1] for f in features] == [None] * 5
+    assert response.statuses["t"] == ["present", "null"]

@@ -44,7 +44,7 @@ _ACCEPTS: dict[str, set[str]] = {
     "int64": _INTEGERS - {"HUGEINT", "UBIGINT"},
     "int32": _NARROW_INTEGERS,
     "float64": _FLOATS | _INTEGERS | {"DECIMAL"},
-    "float32": {"FLOAT"} | _NARROW_INTEGERS,
+    "float32": _FLOATS | _NARROW_INTEGERS,
     "string": _STRINGS,
     "bool": {"BOOLEAN"},
     "timestamp": _TIMESTAMPS,

@@ -8,6 +8,7 @@ assembling the answer.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -41,6 +42,7 @@ class ViewLookup:
     positions: tuple[int, ...]
     outputs: tuple[str, ...]
     ttl_us: int | None
+    timestamps: frozenset[str] = frozenset()
 
 
 class OnlineResponse:
@@ -65,6 +67,10 @@ class OnlineResponse:
 
     def __repr__(self) -> str:
         return f"OnlineResponse({self.to_dict()!r})"
+
+
+def _timestamp(micros: int | None) -> datetime | None:
+    return None if micros is None else datetime.fromtimestamp(micros / 1e6, tz=timezone.utc)
 
 
 def _rows_as_columns(entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]], keys: list[str]) -> dict[str, list[Any]]:
@@ -116,6 +122,6 @@ def lookup(online: OnlineStore, plan: list[ViewLookup],
                     value = row[position]
                     column.append(value)
                     status.append(NULL if value is None else PRESENT)
-            values[output] = column
+            values[output] = [_timestamp(v) for v in column] if output in view.timestamps else column
             statuses[output] = status
     return OnlineResponse(columns, values, statuses)

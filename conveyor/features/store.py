@@ -249,7 +249,9 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
             for read in self._reads(refs, full_feature_names=False):
                 positions = tuple(1 + read.view.feature_names.index(n) for n in read.features)
                 ttl = ttl_micros(read.view)
-                plan.append(ViewLookup(online_table(read.view, read.version), read.join_keys, positions, read.outputs, ttl))
+                stamps = frozenset(o for o, n in zip(read.outputs, read.features) if read.view.feature(n).dtype == "timestamp")
+                plan.append(ViewLookup(online_table(read.view, read.version), read.join_keys, positions, read.outputs,
+                                       ttl, stamps))
             self._plans[cache_key] = plan
         return plan
 
