@@ -10,12 +10,13 @@ readers go on, on the last committed state, while a materialisation writes.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +26,7 @@ from conveyor.features.online.base import KEY_COLUMN, TS_COLUMN, OnlineTable, ba
 
 _SQL_TYPES = {"int64": "INTEGER", "int32": "INTEGER", "float64": "REAL", "float32": "REAL",
               "string": "TEXT", "bool": "INTEGER", "timestamp": "INTEGER"}
-_MAX_IN = 512  # keys per SELECT; lists are padded to a power of two so few statements are prepared
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _quote(identifier: str) -> str:
@@ -38,14 +39,14 @@ class _Connection(sqlite3.Connection):
 
 @dataclass
 class _Plan:
-    """The SQL of one online table, built once: reads only format nothing."""
+    """The SQL of one online table, built once so that a read formats no string."""
 
     table: OnlineTable
     live: str
     values: tuple[str, ...]  # quoted __ts, "f1", ...
     read_one: str
+    read_many: str
     bools: tuple[int, ...]  # positions of bool values in a read tuple (ts is 0)
-    read_many: dict[int, str] = field(default_factory=dict)
 
     def fix(self, row: tuple) -> tuple:
         """SQLite stores bools as 0/1: turn them back into bools."""
@@ -95,6 +96,9 @@ class SqliteOnlineStore:
                                      cached_statements=512, factory=_Connection)
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = FULL")  # a returned stage or commit survives power loss
+        # Reads must not pay a system call per page: map the file, and keep WAL pages cached.
+        connection.execute("PRAGMA mmap_size = 1073741824")
+        connection.execute("PRAGMA cache_size = -32768")
         self._local.connection = connection
         with self._lock:
             self._connections.add(connection)
@@ -107,7 +111,11 @@ class SqliteOnlineStore:
         live = _quote(f"ol:{table.name}")
         values = (TS_COLUMN, *(_quote(name) for name, _ in table.features))
         bools = tuple(i + 1 for i, (_, dtype) in enumerate(table.features) if dtype == "bool")
-        plan = _Plan(table=table, live=live, values=values, bools=bools,
+        # Many keys: one JSON array parameter; CROSS JOIN keeps it the outer loop, so each key
+        # is one primary-key lookup, and its array index says where the row goes.
+        read_many = (f"SELECT j.key, {', '.join(f't.{v}' for v in values)} FROM json_each(?) AS j "
+                     f"CROSS JOIN {live} AS t ON t.{KEY_COLUMN} = j.value")
+        plan = _Plan(table=table, live=live, values=values, bools=bools, read_many=read_many,
                      read_one=f"SELECT {', '.join(values)} FROM {live} WHERE {KEY_COLUMN} = ?")
         self._plans[table.name] = plan
         return plan
@@ -118,11 +126,11 @@ class SqliteOnlineStore:
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield connection
+            connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
 
     def stage(self, table: OnlineTable, job: str, batch: pa.RecordBatch) -> None:
         plan = self._plan(table)
@@ -163,18 +171,15 @@ class SqliteOnlineStore:
             if len(keys) == 1:
                 row = connection.execute(plan.read_one, (keys[0],)).fetchone()
                 return [plan.fix(row) if plan.bools and row else row]
-            found: dict[str, tuple] = {}
-            for start in range(0, len(keys), _MAX_IN):
-                chunk = list(keys[start:start + _MAX_IN])
-                size = 1 << (len(chunk) - 1).bit_length()
-                sql = plan.read_many.get(size) or _read_many(plan, size)
-                for row in connection.execute(sql, chunk + [None] * (size - len(chunk))):
+            found: list[tuple | None] = [None] * len(keys)
+            if keys:
+                for row in connection.execute(plan.read_many, (_dumps(list(keys)),)):
                     found[row[0]] = plan.fix(row[1:]) if plan.bools else row[1:]
+            return found
         except sqlite3.OperationalError as error:
             if _no_such_table(error):
                 return [None] * len(keys)
             raise
-        return [found.get(key) for key in keys]
 
     def count(self, table: OnlineTable) -> int:
         try:
@@ -199,12 +204,6 @@ class SqliteOnlineStore:
                 connection.close()
             self._connections.clear()
         self._local = threading.local()
-
-
-def _read_many(plan: _Plan, size: int) -> str:
-    sql = f"SELECT {plan.columns} FROM {plan.live} WHERE {KEY_COLUMN} IN ({', '.join('?' * size)})"
-    plan.read_many[size] = sql
-    return sql
 
 
 def _exists(connection: sqlite3.Connection, name: str) -> bool:
