@@ -15,12 +15,13 @@ __all__ = ["OnlineStore", "OnlineTable", "open_online_store"]
 
 
 def open_online_store(settings: OnlineStoreSettings, state_dir: Path) -> OnlineStore:
-    """The store ``settings`` describe; SQLite without a path lives at ``state_dir/online.db``."""
+    """The store ``settings`` describe; SQLite without a path lives at ``state_dir/online.db``,
+    a relative path starts at the workspace (the folder holding ``state_dir``)."""
     if settings.type == "redis":
         from conveyor.features.online.redis import RedisOnlineStore
 
         return RedisOnlineStore(settings.url, settings.namespace)
     from conveyor.features.online.sqlite import SqliteOnlineStore
 
-    path = Path(settings.path).expanduser() if settings.path else Path(state_dir) / "online.db"
+    path = Path(state_dir).parent / Path(settings.path).expanduser() if settings.path else Path(state_dir) / "online.db"
     return SqliteOnlineStore(path)
