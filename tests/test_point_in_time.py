@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from features_support import T0, US, close, column, historical, make_store, oracle, rows, ts, write_parquet
@@ -391,7 +392,7 @@ def test_unknown_feature_or_view_is_refused_by_name(simple_store, ref, named):
 
 # --- outputs agree --------------------------------------------------------------------------
 
-def test_to_arrow_and_to_parquet_give_the_same_rows_as_to_df(tmp_path, build):
+def test_to_arrow_to_parquet_and_to_batches_give_the_same_rows_as_to_df(tmp_path, build):
     objects, service, entity_df, expected = two_views(tmp_path)
     job = build(objects).get_historical_features(entity_df, features=service)
     frame = job.to_df()
@@ -400,4 +401,6 @@ def test_to_arrow_and_to_parquet_give_the_same_rows_as_to_df(tmp_path, build):
     written = pq.read_table(tmp_path / "out.parquet")
     assert table.column_names == written.column_names == list(frame.columns)
     assert rows(table.to_pandas()) == rows(written.to_pandas()) == rows(frame)
+    streamed = pa.Table.from_batches(list(job.to_batches(rows_per_batch=2)))
+    assert streamed.column_names == list(frame.columns) and rows(streamed.to_pandas()) == rows(frame)
     assert rows(frame, ["amount_30d", "orders_30d", "risk"]) == expected

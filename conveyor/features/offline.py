@@ -9,6 +9,7 @@ disk past its memory limit, so the sizes are not bounded by RAM.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from conveyor.errors import ValidationError
 from conveyor.features.definitions import FeatureView
@@ -120,12 +120,13 @@ def _literal(value: Any) -> str:
     return f"TIMESTAMP {sql_string(pd.Timestamp(value).isoformat())}" if value is not None else "NULL"
 
 
-def retrieval_sql(reads: list[ViewRead], entity: pa.Table, context: SourceContext, entity_name: str) -> str:
+def retrieval_sql(reads: list[ViewRead], entity: pa.Table, context: SourceContext, entity_name: str,
+                  carried: list[str]) -> str:
     """The ASOF join of every view onto the entity rows, ordered as they came, selecting
-    the row number and the requested features."""
+    the ``carried`` entity columns (or the row number) and the requested features."""
     stamps = entity.column(EVENT_TS)
     window = (_literal(pc.min(stamps).as_py()), _literal(pc.max(stamps).as_py()))
-    selected = [f"e.{ROW}"]
+    selected = [f"e.{quote(c)}" for c in carried] or [f"e.{ROW}"]
     joins = []
     for index, read in enumerate(reads):
         alias = f"v{index}"
@@ -160,19 +161,27 @@ class RetrievalJob:
         """How many rows the training set has: one per entity row."""
         return self._keys.num_rows
 
-    def _features(self) -> pa.Table:
+    @contextlib.contextmanager
+    def _query(self, with_entity_columns: bool) -> Iterator[str]:
+        """The training set's SQL, with the entity rows registered for it: only the join columns,
+        or every entity column too (for outputs DuckDB writes or streams itself)."""
+        table, carried = self._keys, []
+        if with_entity_columns:
+            entity = self.entity if isinstance(self.entity, pa.Table) else pa.Table.from_pandas(self.entity, preserve_index=False)
+            carried = entity.column_names
+            table = entity.append_column(EVENT_TS, self._keys.column(EVENT_TS)).append_column(ROW, self._keys.column(ROW))
         name = f"__entity_{id(self):x}"
-        self.context.con.register(name, self._keys)
+        self.context.con.register(name, table)
         try:
-            sql = retrieval_sql(self.reads, self._keys, self.context, name)
-            try:
-                table = self.context.con.sql(sql).to_arrow_table()
-            except duckdb.Error as error:
-                raise ValidationError(f"training set query failed: {str(error).splitlines()[0]}",
-                                      field="features") from error
+            yield retrieval_sql(self.reads, self._keys, self.context, name, carried)
+        except duckdb.Error as error:
+            raise ValidationError(f"training set query failed: {str(error).splitlines()[0]}", field="features") from error
         finally:
             self.context.con.unregister(name)
-        return table.drop_columns([ROW])
+
+    def _features(self) -> pa.Table:
+        with self._query(with_entity_columns=False) as sql:
+            return self.context.con.sql(sql).to_arrow_table().drop_columns([ROW])
 
     def to_arrow(self) -> pa.Table:
         """Entity columns followed by the features, as an Arrow table."""
@@ -190,12 +199,14 @@ class RetrievalJob:
         return pd.concat([entity, features], axis=1)
 
     def to_parquet(self, path: str | Path) -> Path:
-        """Write the training set to a Parquet file; returns its path."""
+        """Write the training set to a Parquet file as DuckDB computes it (spilling, not holding it); returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(self.to_arrow(), path)
+        with self._query(with_entity_columns=True) as sql:
+            self.context.con.execute(f"COPY ({sql}) TO {sql_string(str(path))} (FORMAT parquet)")
         return path
 
     def to_batches(self, rows_per_batch: int = 100_000) -> Iterator[pa.RecordBatch]:
-        """The training set in record batches, for consumers that stream."""
-        yield from self.to_arrow().to_batches(max_chunksize=rows_per_batch)
+        """The training set in record batches as DuckDB computes them, for consumers that stream."""
+        with self._query(with_entity_columns=True) as sql:
+            yield from self.context.con.sql(sql).to_arrow_reader(rows_per_batch)

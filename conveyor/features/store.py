@@ -269,9 +269,3 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
     def refresh(self) -> None:
         """Forget cached lookup plans, e.g. after another process applied new definitions."""
         self._plans.clear()
-
-    def _require_view(self, name: str) -> FeatureView:
-        try:
-            return self.get_feature_view(name)
-        except NotFound:
-            raise NotFound(f"feature view {name!r} is not applied (conveyor features apply)", field="views") from None
