@@ -48,7 +48,7 @@ def test_plan_apply_materialize_and_get(ws: Workspace, run_cli) -> None:  # noqa
     ]
     assert listed[2]["materialized"].startswith("20 rows, newest")
     shown = json.loads(run_cli(ws, "features", "show", "customer_stats", "--json").stdout)
-    assert shown["statistics"]["orders"]["count"] == 200
+    assert shown["statistics"]["orders"]["count"] == 20
     assert shown["materializations"][0]["status"] == "committed"
     again = run_cli(ws, "features", "materialize", "--incremental", "--end", "2000-01-01")
     assert again.stdout.strip() == "nothing to materialise: every view is up to date"

@@ -117,8 +117,8 @@ class OnlineStoreSettings(_Section):
 class OfflineStoreSettings(_Section):
     """How DuckDB builds training sets: memory it may use before spilling to disk."""
 
-    memory_limit: str = Field(default="60%", pattern=r"^\d+(\.\d+)?\s*(%|[KMGT]i?B)$",
-                              description="DuckDB memory_limit, e.g. 4GiB or 60% of RAM.")
+    memory_limit: str = Field(default="2GiB", pattern=r"^\d+(\.\d+)?\s*(%|[KMGT]i?B)$",
+                              description="DuckDB memory_limit, e.g. 4GiB or 60% of RAM; past it DuckDB spills to disk.")
     threads: int | None = Field(default=None, ge=1, description="DuckDB threads; default: one per core.")
     temp_directory: str | None = Field(default=None, description="Spill folder; default: .conveyor/tmp.")
 
@@ -287,7 +287,7 @@ features:
     url: redis://127.0.0.1:6379/0
     namespace: conveyor
   offline:
-    memory_limit: 60%     # DuckDB spills to temp_directory beyond this
+    memory_limit: 2GiB    # DuckDB spills to temp_directory beyond this (or e.g. 60% of RAM)
     threads: null
     temp_directory: null  # default: .conveyor/tmp
 # Who acts (also CONVEYOR_USER) and what each user may do. Roles: platform_admin,

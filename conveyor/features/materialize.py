@@ -51,7 +51,7 @@ class MaterializedWindow:
     rows_read: int
     rows_written: int
     newest_event_us: int | None
-    statistics: dict[str, dict[str, Any]]
+    statistics: dict[str, dict[str, Any]]  # of the values this run put online (the newest per entity)
 
 
 def materialize_view(
@@ -90,11 +90,14 @@ def materialize_view(
             done += batch.num_rows
             progress(done, total)
         written = online.commit(table, job)
+        stamps = [quote(f.name) for f in view.features if f.dtype == "timestamp"]
+        served = f"(SELECT * REPLACE ({', '.join(f'make_timestamp({c}) AS {c}' for c in stamps)}) FROM {latest})" \
+            if stamps else latest
+        statistics = compute_statistics(context, served, [(f.name, f.dtype) for f in view.features])
     except BaseException:
         online.discard(table, job)
         raise
     finally:
         context.con.execute(f"DROP TABLE IF EXISTS {latest}")
-    statistics = compute_statistics(context, rows, [(f.name, f.dtype) for f in view.features])
-    rows_read = next(iter(statistics.values()))["count"] if statistics else 0
+    rows_read = context.con.sql(f"SELECT count(*) FROM {rows}").fetchall()[0][0]
     return MaterializedWindow(rows_read, written, newest, statistics)

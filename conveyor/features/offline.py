@@ -29,6 +29,12 @@ from conveyor.features.sources import SourceContext, quote, sql_string
 
 ROW = "__row"
 EVENT_TS = "__ets"
+EVENT_TZ = "__etz"
+EVENT_NS = "__etn"
+# Entity time in the type of each kind of source timestamp column, so the join and the
+# pruning compare the source column as stored (no per-row cast of millions of rows).
+_ENTITY_TIME = {"TIMESTAMP": (EVENT_TS, "TIMESTAMP"), "TIMESTAMP WITH TIME ZONE": (EVENT_TZ, "TIMESTAMPTZ"),
+                "TIMESTAMP_NS": (EVENT_NS, "TIMESTAMP_NS")}
 _STRING_KEYS = {"VARCHAR"}
 
 
@@ -85,7 +91,10 @@ def entity_table(entity: pd.DataFrame | pa.Table, timestamp_column: str, keys: s
     if not pa.types.is_timestamp(stamp.type):
         raise ValidationError(f"entity_df column {timestamp_column!r} is {stamp.type}, not a timestamp",
                               field=timestamp_column)
-    columns[EVENT_TS] = pc.cast(stamp, pa.timestamp("us"), safe=False)
+    naive = pc.cast(stamp, pa.timestamp(stamp.type.unit), safe=False)
+    columns[EVENT_TS] = pc.cast(naive, pa.timestamp("us"), safe=False)
+    columns[EVENT_TZ] = columns[EVENT_TS].cast(pa.timestamp("us", tz="UTC"))
+    columns[EVENT_NS] = pc.cast(naive, pa.timestamp("ns"), safe=False)
     columns[ROW] = pa.array(np.arange(entity.num_rows, dtype=np.int64))
     return pa.table(columns)
 
@@ -100,12 +109,18 @@ def _check_key_types(read: ViewRead, source_types: dict[str, str], entity: pa.Ta
             )
 
 
-def _view_subquery(read: ViewRead, context: SourceContext, source_types: dict[str, str], window: tuple[Any, Any]) -> str:
+def _source_time(column: str, duckdb_type: str) -> tuple[str, str, str]:
+    """The source's timestamp expression, and the entity time column and SQL type it compares with."""
+    if duckdb_type.upper() in _ENTITY_TIME:
+        return (quote(column), *_ENTITY_TIME[duckdb_type.upper()])
+    return (timestamp_expr(column, duckdb_type), EVENT_TS, "TIMESTAMP")
+
+
+def _view_subquery(read: ViewRead, context: SourceContext, stamp: str, window: tuple[str, str]) -> str:
     view = read.view
-    stamp = timestamp_expr(view.timestamp_field, source_types[view.timestamp_field])
     columns = [quote(k) for k in read.join_keys] + [f"{stamp} AS __ts"] + [quote(f) for f in read.features]
     lower, upper = window
-    conditions = [f"{stamp} IS NOT NULL", f"{stamp} <= {upper}"]
+    conditions = [f"{stamp} <= {upper}"]
     if view.ttl is not None:
         conditions.append(f"{stamp} >= {lower} - to_microseconds({ttl_micros(view)})")
     sql = f"SELECT {', '.join(columns)} FROM {view_sql(view, context)} WHERE {' AND '.join(conditions)}"
@@ -116,8 +131,8 @@ def _view_subquery(read: ViewRead, context: SourceContext, source_types: dict[st
     return sql
 
 
-def _literal(value: Any) -> str:
-    return f"TIMESTAMP {sql_string(pd.Timestamp(value).isoformat())}" if value is not None else "NULL"
+def _literal(value: Any, sql_type: str) -> str:
+    return f"CAST(TIMESTAMP {sql_string(pd.Timestamp(value).isoformat())} AS {sql_type})" if value is not None else "NULL"
 
 
 def retrieval_sql(reads: list[ViewRead], entity: pa.Table, context: SourceContext, entity_name: str,
@@ -125,20 +140,23 @@ def retrieval_sql(reads: list[ViewRead], entity: pa.Table, context: SourceContex
     """The ASOF join of every view onto the entity rows, ordered as they came, selecting
     the ``carried`` entity columns (or the row number) and the requested features."""
     stamps = entity.column(EVENT_TS)
-    window = (_literal(pc.min(stamps).as_py()), _literal(pc.max(stamps).as_py()))
+    bounds = (pc.min(stamps).as_py(), pc.max(stamps).as_py())
     selected = [f"e.{quote(c)}" for c in carried] or [f"e.{ROW}"]
     joins = []
     for index, read in enumerate(reads):
         alias = f"v{index}"
         source_types = describe(read.view, context)
         _check_key_types(read, source_types, entity)
+        stamp, entity_time, sql_type = _source_time(read.view.timestamp_field, source_types[read.view.timestamp_field])
+        window = (_literal(bounds[0], sql_type), _literal(bounds[1], sql_type))
         ttl = ttl_micros(read.view)
-        valid = f"{alias}.__ts >= e.{EVENT_TS} - to_microseconds({ttl})" if ttl is not None else None
+        valid = f"{alias}.__ts >= e.{entity_time} - to_microseconds({ttl})" if ttl is not None else None
         for feature, output in zip(read.features, read.outputs):
             value = f"{alias}.{quote(feature)}"
             selected.append(f"CASE WHEN {valid} THEN {value} END AS {quote(output)}" if valid else f"{value} AS {quote(output)}")
-        on = " AND ".join([f"e.{quote(k)} = {alias}.{quote(k)}" for k in read.join_keys] + [f"e.{EVENT_TS} >= {alias}.__ts"])
-        joins.append(f"ASOF LEFT JOIN ({_view_subquery(read, context, source_types, window)}) {alias} ON {on}")
+        on = " AND ".join([f"e.{quote(k)} = {alias}.{quote(k)}" for k in read.join_keys]
+                          + [f"e.{entity_time} >= {alias}.__ts"])
+        joins.append(f"ASOF LEFT JOIN ({_view_subquery(read, context, stamp, window)}) {alias} ON {on}")
     return f"SELECT {', '.join(selected)} FROM {entity_name} e {' '.join(joins)} ORDER BY e.{ROW}"
 
 
@@ -169,7 +187,9 @@ class RetrievalJob:
         if with_entity_columns:
             entity = self.entity if isinstance(self.entity, pa.Table) else pa.Table.from_pandas(self.entity, preserve_index=False)
             carried = entity.column_names
-            table = entity.append_column(EVENT_TS, self._keys.column(EVENT_TS)).append_column(ROW, self._keys.column(ROW))
+            table = entity
+            for name in (EVENT_TS, EVENT_TZ, EVENT_NS, ROW):
+                table = table.append_column(name, self._keys.column(name))
         name = f"__entity_{id(self):x}"
         self.context.con.register(name, table)
         try:

@@ -1,5 +1,5 @@
-"""Distribution of each feature over the rows a materialisation read: the reference that
-monitoring compares live traffic with.
+"""Distribution of each feature over the values a materialisation put online (the newest
+per entity): what serving reads, so the reference monitoring compares live traffic with.
 
 Numbers get count, nulls, min/max/mean/std and quantiles; strings and booleans get their
 most frequent values; timestamps their range. All in one DuckDB pass per kind.
