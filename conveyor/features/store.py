@@ -134,13 +134,13 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
             view = state.get((change.kind, change.name))
             if isinstance(view, FeatureView):
                 check_view_data(view, entities, self.duckdb)
-        if plan.breaking and not allow_breaking:
-            raise Conflict(f"apply refused: {plan.breaking[0]} (pass allow_breaking / --allow-breaking)",
-                           field="feature_service")
         specs = {(obj.kind, obj.name): obj.to_spec() for obj in desired}
         actor = self.workspace.actor.name
         with self.workspace.audit.transaction() as tx:
             plan = self._plan(desired, prune, tx.conn)
+            if plan.breaking and not allow_breaking:
+                raise Conflict(f"apply refused: {plan.breaking[0]} (pass allow_breaking / --allow-breaking)",
+                               field="feature_service")
             for change in plan.changes:
                 spec = None if change.action == "delete" else specs[(change.kind, change.name)]
                 self.catalog.add_version(tx.conn, change.kind, change.name, change.version, spec, actor)
