@@ -116,14 +116,15 @@ def _source_time(column: str, duckdb_type: str) -> tuple[str, str, str]:
     return (timestamp_expr(column, duckdb_type), EVENT_TS, "TIMESTAMP")
 
 
-def _view_subquery(read: ViewRead, context: SourceContext, stamp: str, window: tuple[str, str]) -> str:
+def _view_subquery(read: ViewRead, stamp: str, window: tuple[str, str], rows: str, values: list[str]) -> str:
+    """The view's rows in the time window: keys, time and ``values`` (features, or a row id)."""
     view = read.view
-    columns = [quote(k) for k in read.join_keys] + [f"{stamp} AS __ts"] + [quote(f) for f in read.features]
+    columns = [quote(k) for k in read.join_keys] + [f"{stamp} AS __ts"] + values
     lower, upper = window
     conditions = [f"{stamp} <= {upper}"]
     if view.ttl is not None:
         conditions.append(f"{stamp} >= {lower} - to_microseconds({ttl_micros(view)})")
-    sql = f"SELECT {', '.join(columns)} FROM {view_sql(view, context)} WHERE {' AND '.join(conditions)}"
+    sql = f"SELECT {', '.join(columns)} FROM {rows} WHERE {' AND '.join(conditions)}"
     if view.created_timestamp_field:
         keys = ", ".join([*(quote(k) for k in read.join_keys), stamp])
         created = quote(view.created_timestamp_field)
@@ -138,7 +139,10 @@ def _literal(value: Any, sql_type: str) -> str:
 def retrieval_sql(reads: list[ViewRead], entity: pa.Table, context: SourceContext, entity_name: str,
                   carried: list[str]) -> str:
     """The ASOF join of every view onto the entity rows, ordered as they came, selecting
-    the ``carried`` entity columns (or the row number) and the requested features."""
+    the ``carried`` entity columns (or the row number) and the requested features.
+
+    Where the source can address its rows, the join sorts only keys, times and row ids, and
+    the feature values of the matched rows are fetched by id afterwards (less to sort)."""
     stamps = entity.column(EVENT_TS)
     bounds = (pc.min(stamps).as_py(), pc.max(stamps).as_py())
     selected = [f"e.{quote(c)}" for c in carried] or [f"e.{ROW}"]
@@ -149,14 +153,23 @@ def retrieval_sql(reads: list[ViewRead], entity: pa.Table, context: SourceContex
         _check_key_types(read, source_types, entity)
         stamp, entity_time, sql_type = _source_time(read.view.timestamp_field, source_types[read.view.timestamp_field])
         window = (_literal(bounds[0], sql_type), _literal(bounds[1], sql_type))
+        addressed = None if read.view.transform else read.view.source.addressed_sql(context)
+        on = " AND ".join([f"e.{quote(k)} = {alias}.{quote(k)}" for k in read.join_keys]
+                          + [f"e.{entity_time} >= {alias}.__ts"])
+        if addressed is None:
+            values, holder = [quote(f) for f in read.features], alias
+            rows = view_sql(read.view, context)
+            joins.append(f"ASOF LEFT JOIN ({_view_subquery(read, stamp, window, rows, values)}) {alias} ON {on}")
+        else:
+            holder = f"f{index}"
+            joins.append(f"ASOF LEFT JOIN ({_view_subquery(read, stamp, window, addressed, ['__rid'])}) {alias} ON {on}")
+            fetched = ", ".join(["__rid", *(quote(f) for f in read.features)])
+            joins.append(f"LEFT JOIN (SELECT {fetched} FROM {addressed}) {holder} ON {holder}.__rid = {alias}.__rid")
         ttl = ttl_micros(read.view)
         valid = f"{alias}.__ts >= e.{entity_time} - to_microseconds({ttl})" if ttl is not None else None
         for feature, output in zip(read.features, read.outputs):
-            value = f"{alias}.{quote(feature)}"
+            value = f"{holder}.{quote(feature)}"
             selected.append(f"CASE WHEN {valid} THEN {value} END AS {quote(output)}" if valid else f"{value} AS {quote(output)}")
-        on = " AND ".join([f"e.{quote(k)} = {alias}.{quote(k)}" for k in read.join_keys]
-                          + [f"e.{entity_time} >= {alias}.__ts"])
-        joins.append(f"ASOF LEFT JOIN ({_view_subquery(read, context, stamp, window)}) {alias} ON {on}")
     return f"SELECT {', '.join(selected)} FROM {entity_name} e {' '.join(joins)} ORDER BY e.{ROW}"
 
 

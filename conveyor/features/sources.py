@@ -6,6 +6,7 @@ materialisation and the checks on ``apply`` read every kind of source the same w
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,12 @@ class Source:
         """A DuckDB ``FROM`` expression yielding the source's rows (none when ``schema_only``)."""
         raise NotImplementedError
 
+    def addressed_sql(self, context: SourceContext) -> str | None:
+        """Like ``from_sql`` plus a ``__rid`` column naming each row, stable across scans in one
+        query; None when the source cannot address its rows. A join can then sort only keys,
+        times and row ids, and fetch the feature values of the matched rows afterwards."""
+        return None
+
 
 @dataclass(frozen=True)
 class FileSource(Source):
@@ -80,6 +87,16 @@ class FileSource(Source):
         reader = "read_parquet" if self.format == "parquet" else "read_csv"
         scan = f"{reader}({sql_string(self.resolved(context.root))}, union_by_name = true)"
         return f"(SELECT * FROM {scan} LIMIT 0)" if schema_only else scan
+
+    def addressed_sql(self, context: SourceContext) -> str | None:
+        if self.format != "parquet":
+            return None
+        files = sorted(glob.glob(self.resolved(context.root), recursive=True))
+        if not files:
+            return None
+        listed = ", ".join(sql_string(f) for f in files)
+        scan = f"read_parquet([{listed}], union_by_name = true, file_row_number = true)"
+        return f"(SELECT *, (file_index::BIGINT << 40) + file_row_number AS __rid FROM {scan})"
 
 
 @dataclass(frozen=True)
