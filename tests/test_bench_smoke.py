@@ -57,3 +57,20 @@ def test_the_registry_benchmark_smoke_run_passes() -> None:
     assert "versions 2..3 registered (right)" in result.stdout
     assert "skops.io.dump to a local file (limit)" in result.stdout
     assert "Total time" in result.stdout
+
+
+FEATURES_BENCH = BENCH.with_name("features.py")
+
+
+def test_the_feature_store_benchmark_smoke_run_passes() -> None:
+    result = subprocess.run(
+        [sys.executable, str(FEATURES_BENCH), "--smoke", "--skip-feast"],
+        check=False, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("│ Conveyor ")]
+    assert any("get_historical_features" in line and "all right, order kept" in line for line in lines), result.stdout
+    online = [line for line in lines if "get_online_features" in line]
+    assert len(online) == 2 and all(" right" in line for line in online), result.stdout
+    assert sum("materialize(" in line for line in lines) == 2, result.stdout
+    assert "Total time" in result.stdout
