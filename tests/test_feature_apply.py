@@ -15,7 +15,16 @@ from registry_support import credit_frame, log_version
 
 from conveyor.core.workspace import Workspace
 from conveyor.errors import Conflict, ValidationError
-from conveyor.features import Entity, Feature, FeatureService, FeatureStore, FeatureView, FileSource, PostgresSource
+from conveyor.features import (
+    Entity,
+    Feature,
+    FeatureService,
+    FeatureStore,
+    FeatureView,
+    FileSource,
+    PostgresSource,
+    SqlSource,
+)
 
 DEFS = """\
 from datetime import timedelta
@@ -196,3 +205,24 @@ def test_a_postgres_table_is_a_source(tmp_path: Path, postgres_url: str) -> None
         store.apply([FeatureView("payments", [customer], PostgresSource(table="payments"), "paid_at",
                                  [Feature("amount", "int64")])])
     store.close()
+
+
+def test_sql_and_csv_sources_serve_features(tmp_path: Path) -> None:
+    orders = pd.DataFrame({"customer_id": [1, 1, 2], "amount": [10.0, 30.0, 5.0],
+                           "event_timestamp": pd.to_datetime(["2026-01-01", "2026-01-10", "2026-01-05"])})
+    write_parquet(tmp_path / "raw" / "orders.parquet", orders)
+    (tmp_path / "csv").mkdir()
+    orders.to_csv(tmp_path / "csv" / "part-1.csv", index=False)
+    customer = Entity("customer", ["customer_id"])
+    totals = FeatureView(
+        "totals", [customer], SqlSource(
+            "SELECT customer_id, event_timestamp, sum(amount) OVER (PARTITION BY customer_id ORDER BY event_timestamp) "
+            "AS running_total FROM read_parquet('raw/orders.parquet')"),
+        "event_timestamp", [Feature("running_total", "float64")])
+    from_csv = FeatureView("csv_orders", [customer], FileSource("csv/*.csv"), "event_timestamp", [Feature("amount", "float64")])
+    with FeatureStore(tmp_path) as store:
+        store.apply([customer, totals, from_csv])
+        entity = pd.DataFrame({"customer_id": [1, 1, 2], "event_timestamp": pd.to_datetime(["2026-01-02", "2026-01-11", "2026-01-04"])})
+        result = store.get_historical_features(entity, ["totals:running_total", "csv_orders:amount"]).to_df()
+    assert result["running_total"].tolist()[:2] == [10.0, 40.0] and pd.isna(result["running_total"].iloc[2])
+    assert result["amount"].tolist()[:2] == [10.0, 30.0]
