@@ -3,7 +3,13 @@
 Other capabilities use ``FeatureStore`` and the definition classes re-exported here.
 """
 
-from conveyor.features.definitions import Entity, Feature, FeatureSelection, FeatureService, FeatureView
+from conveyor.features.definitions import (
+    Entity,
+    Feature,
+    FeatureSelection,
+    FeatureService,
+    FeatureView,
+)
 from conveyor.features.lookup import FeatureStatus, OnlineResponse
 from conveyor.features.offline import RetrievalJob
 from conveyor.features.schemas import Change, Materialization, Plan, SavedDataset

@@ -7,7 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from conveyor.errors import ValidationError
-from conveyor.features.definitions import Definition, Entity, FeatureService, FeatureView
+from conveyor.features.definitions import (
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+)
 from conveyor.features.dtypes import accepts, base_type, is_timestamp
 from conveyor.features.engine import describe
 from conveyor.features.sources import SourceContext

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from conveyor.errors import ValidationError
 from conveyor.features.dtypes import DTYPES
 from conveyor.features.sources import Source, source_from_spec
-from conveyor.errors import ValidationError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}$")

@@ -8,9 +8,9 @@ assembling the answer.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 

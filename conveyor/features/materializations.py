@@ -20,7 +20,11 @@ from sqlalchemy import func, select, update
 from conveyor.core.db.base import now_ms
 from conveyor.errors import NotFound, ValidationError
 from conveyor.features.materialize import materialize_view, online_table
-from conveyor.features.schemas import FeatureStatistics, Materialization, MaterializationStatus
+from conveyor.features.schemas import (
+    FeatureStatistics,
+    Materialization,
+    MaterializationStatus,
+)
 from conveyor.features.tables import feature_materializations as runs
 from conveyor.features.tables import feature_statistics
 

@@ -16,11 +16,16 @@ import pandas as pd
 import pyarrow as pa
 
 from conveyor.core.workspace import Workspace, open_workspace
-from conveyor.errors import Conflict, NotFound, ValidationError
+from conveyor.errors import Conflict, ValidationError
 from conveyor.features.catalog import DefinitionCatalog
 from conveyor.features.checks import check_references, check_view_data
 from conveyor.features.datasets import DatasetOperations
-from conveyor.features.definitions import Definition, Entity, FeatureService, FeatureView
+from conveyor.features.definitions import (
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+)
 from conveyor.features.engine import connect, ttl_micros
 from conveyor.features.loader import load_definitions
 from conveyor.features.lookup import OnlineResponse, ViewLookup, lookup

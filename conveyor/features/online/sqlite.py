@@ -22,7 +22,12 @@ from pathlib import Path
 import pyarrow as pa
 
 from conveyor.errors import Conflict
-from conveyor.features.online.base import KEY_COLUMN, TS_COLUMN, OnlineTable, batch_columns
+from conveyor.features.online.base import (
+    KEY_COLUMN,
+    TS_COLUMN,
+    OnlineTable,
+    batch_columns,
+)
 
 _SQL_TYPES = {"int64": "INTEGER", "int32": "INTEGER", "float64": "REAL", "float32": "REAL",
               "string": "TEXT", "bool": "INTEGER", "timestamp": "INTEGER"}
