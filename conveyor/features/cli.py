@@ -50,9 +50,9 @@ def list_definitions(ctx: typer.Context, kind: Kind = None, as_json: JsonFlag = 
     for version, obj in store.list_definitions(kind):
         row = {"kind": obj.kind, "name": obj.name, "version": version, "summary": _summary(obj), "materialized": None}
         if obj.kind == "feature_view":
-            done = [m for m in store.list_materializations(obj.name, limit=20) if m.status.value == "committed"]
-            if done and done[0].freshness_seconds is not None:
-                row["materialized"] = f"{done[0].rows_written:,} rows, newest {done[0].freshness_seconds / 3600:,.1f} h old"
+            last = store.last_materialization(obj.name)
+            if last is not None and last.freshness_seconds is not None:
+                row["materialized"] = f"{last.rows_written:,} rows, newest {last.freshness_seconds / 3600:,.1f} h old"
         rows.append(row)
     if as_json:
         print_json(rows)

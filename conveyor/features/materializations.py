@@ -156,14 +156,21 @@ class MaterializationOperations:
         with self.workspace.metadata.read() as conn:
             return [Materialization.model_validate(row._asdict()) for row in conn.execute(query)]
 
+    def last_materialization(self: FeatureStore, view: str) -> Materialization | None:
+        """The view's last committed materialisation, if any."""
+        query = select(runs).where(runs.c.view == view, runs.c.status == MaterializationStatus.COMMITTED.value) \
+            .order_by(runs.c.finished_at.desc()).limit(1)
+        with self.workspace.metadata.read() as conn:
+            row = conn.execute(query).first()
+        return Materialization.model_validate(row._asdict()) if row else None
+
     def feature_statistics(self: FeatureStore, view: str) -> list[FeatureStatistics]:
         """Statistics recorded by the view's last committed materialisation (the monitoring reference)."""
-        committed = [m for m in self.list_materializations(view, limit=1000) if m.status == MaterializationStatus.COMMITTED]
-        if not committed:
+        last = self.last_materialization(view)
+        if last is None:
             return []
         with self.workspace.metadata.read() as conn:
-            rows = conn.execute(select(feature_statistics).where(
-                feature_statistics.c.materialization_id == committed[0].id)).all()
+            rows = conn.execute(select(feature_statistics).where(feature_statistics.c.materialization_id == last.id)).all()
         return [FeatureStatistics.model_validate(row._asdict()) for row in rows]
 
 

@@ -16,10 +16,7 @@ from sqlalchemy import (
     Text,
 )
 
-from conveyor.core.db.base import metadata_obj
-
-ID = String(32)
-SHA = String(64)
+from conveyor.core.db.base import ID, SHA, metadata_obj
 
 feature_definitions = Table(
     "feature_definitions",

@@ -16,9 +16,8 @@ from sqlalchemy import (
     Text,
 )
 
-from conveyor.core.db.base import metadata_obj
+from conveyor.core.db.base import ID, metadata_obj
 
-ID = String(32)
 KEY = String(250)
 
 experiments = Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, String
 
 metadata_obj = MetaData(
     naming_convention={
@@ -15,6 +15,10 @@ metadata_obj = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+ID = String(32)  # a uuid4 hex
+SHA = String(64)  # a sha256 hex digest
 
 
 def now_ms() -> int:
