@@ -10,10 +10,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[examples]'
+	$(BIN)/pip install --quiet -e '.[lightgbm,examples]'
 
 install-test: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[postgres,redis,s3,lightgbm,xgboost,catboost,examples,test]'
+	$(BIN)/pip install --quiet -e '.[postgres,redis,s3,lightgbm,xgboost,catboost,ray,examples,test]'
 
 demo: install
 	cd examples && ../$(BIN)/python demo.py

@@ -13,6 +13,7 @@ from conveyor.core.config import CONFIG_FILE, default_config_text, load_settings
 from conveyor.errors import ConveyorError
 from conveyor.features.cli import features_app
 from conveyor.governance.cli import audit_app
+from conveyor.pipelines.cli import pipeline_app, reproduce
 from conveyor.registry.cli import models_app
 from conveyor.tracking.cli import experiments_app, runs_app
 
@@ -27,6 +28,8 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.add_typer(features_app, name="features")
+app.add_typer(pipeline_app, name="pipeline")
+runs_app.command("reproduce")(reproduce)
 
 errors = Console(stderr=True)
 

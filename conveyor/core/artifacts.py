@@ -60,6 +60,13 @@ class ArtifactStore:
         """Whether a blob with this digest is stored."""
         return self.fs.exists(self.blob_path(sha256))
 
+    def size(self, sha256: str) -> int:
+        """The stored size in bytes of a blob."""
+        try:
+            return int(self.fs.size(self.blob_path(sha256)))
+        except FileNotFoundError as exc:
+            raise NotFound(f"artifact blob {sha256} is not in the store", field="sha256") from exc
+
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store ``data``; returns its digest and size. Storing the same bytes twice is free."""
         sha = hashlib.sha256(data).hexdigest()

@@ -59,6 +59,13 @@ class ArtifactLog:
         sha, size = self.artifacts.put_bytes(data)
         return self._record(run_id, _artifact_path(artifact_path), sha, size, kind)
 
+    def link_artifact(self, run_id: str, artifact_path: str, sha256: str, kind: str = "file") -> ArtifactInfo:
+        """Record a blob already in the artifact store as the run's artifact, without copying it:
+        how a cached pipeline step gives a new run the output an earlier run stored."""
+        if not self.artifacts.exists(sha256):
+            raise NotFound(f"artifact store has no blob {sha256}", field="sha256")
+        return self._record(run_id, _artifact_path(artifact_path), sha256, self.artifacts.size(sha256), kind)
+
     def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
         """Store a file, or every file under a folder, under ``artifact_path`` (default: its name)."""
         self.get_run_info(run_id)

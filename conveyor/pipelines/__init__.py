@@ -1,0 +1,1 @@
+"""Training pipelines: declarative, cached, reproducible, tunable, scalable on Ray."""

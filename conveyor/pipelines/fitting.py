@@ -1,0 +1,60 @@
+"""The ``train`` step's work: fit the model on the training rows, whole or per segment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from conveyor.errors import ValidationError
+from conveyor.pipelines.building import build_model
+from conveyor.pipelines.executors import Executor
+from conveyor.pipelines.segments import SegmentedModel
+from conveyor.pipelines.spec import Pipeline
+
+
+@dataclass(frozen=True)
+class SegmentJob:
+    """What each segment's fit shares: the pipeline, the training rows and the parameters."""
+
+    pipeline: Pipeline
+    rows: pd.DataFrame
+    features: list[str]
+    params: dict[str, Any]
+
+
+def fit_segment(job: SegmentJob, value: Any) -> Any:
+    """Fit one segment's model on its rows, without the segment column."""
+    column = job.pipeline.train.segment_by
+    rows = job.rows[job.rows[column] == value]
+    model = build_model(job.pipeline, job.params, single_threaded=True)
+    model.fit(rows[[c for c in job.features if c != column]], rows[job.pipeline.target])
+    return model
+
+
+def fit_model(
+    pipeline: Pipeline, rows: pd.DataFrame, features: list[str], params: dict[str, Any], executor: Callable[[], Executor],
+    trusted_types: list[str], on_segment: Callable[[int, int], None] | None = None,
+) -> Any:
+    """The fitted model: one estimator, or a ``SegmentedModel`` whose segments the executor fits in parallel."""
+    column = pipeline.train.segment_by
+    if column is None:
+        model = build_model(pipeline, params)
+        model.fit(rows[features], rows[pipeline.target])
+        return model
+    values = sorted(rows[column].unique().tolist(), key=str)
+    if not values:
+        raise ValidationError(f"train.segment_by: column {column!r} has no values in the training rows", field="train.segment_by")
+    done = 0
+
+    def advance(_index: int, _model: Any) -> None:
+        nonlocal done
+        done += 1
+        if on_segment:
+            on_segment(done, len(values))
+
+    job = SegmentJob(pipeline, rows[[*features, pipeline.target]], features, params)
+    fitted = executor().map(fit_segment, values, shared=job, on_result=advance)
+    return SegmentedModel.from_fitted(column, dict(zip(values, fitted)), trusted_types)
