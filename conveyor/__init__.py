@@ -36,6 +36,8 @@ from conveyor.features import (
     SqlSource,
 )
 from conveyor.governance import AuditVerification
+from conveyor.pipelines.outputs import PipelineResult
+from conveyor.pipelines.spec import Pipeline
 from conveyor.registry import (
     Approval,
     LoggedModel,
@@ -71,6 +73,8 @@ __all__ = [
     "ModelVersion",
     "NotFound",
     "PermissionDenied",
+    "Pipeline",
+    "PipelineResult",
     "PostgresSource",
     "Predictor",
     "PythonModel",
@@ -106,6 +110,8 @@ __all__ = [
     "model_card",
     "open_workspace",
     "register_model",
+    "reproduce_run",
+    "run_pipeline",
     "reject_model_version",
     "request_approval",
     "search_runs",
@@ -362,3 +368,29 @@ def model_card(name: str, version: int | str, format: str = "md", workspace: Wor
 def verify_audit_log(workspace: Workspace | str | Path | None = None) -> AuditVerification:
     """Check the audit log's hash chain; ``ok`` is False if any entry was edited or removed."""
     return _workspace(workspace).audit.verify()
+
+
+def run_pipeline(
+    pipeline: Pipeline | str | Path,
+    overrides: Sequence[str] = (),
+    use_cache: bool = True,
+    workspace: Workspace | str | Path | None = None,
+) -> PipelineResult:
+    """Run a training pipeline (a YAML path or a ``Pipeline``) as one tracked run; steps whose
+    inputs are unchanged reuse their cached outputs unless ``use_cache=False``.
+
+    Example:
+        >>> result = conveyor.run_pipeline("pipeline.yaml", overrides=["train.params.max_depth=6"])
+        >>> result.metrics["roc_auc"], result.model_version
+    """
+    from conveyor.pipelines.service import PipelineService
+
+    return PipelineService(_workspace(workspace)).run(pipeline, overrides, use_cache)
+
+
+def reproduce_run(run_id: str, workspace: Workspace | str | Path | None = None) -> Any:
+    """Re-execute a pipeline run from its records and compare; returns a ``Reproduction``
+    (``metrics_match``, ``identical_model``, ``warnings`` about the environment)."""
+    from conveyor.pipelines.service import PipelineService
+
+    return PipelineService(_workspace(workspace)).reproduce(run_id)

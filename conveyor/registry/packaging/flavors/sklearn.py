@@ -9,6 +9,9 @@ third-party estimator, a tree) makes loading fail with the list of types to revi
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,32 @@ _NODE_ARRAY_TYPES = frozenset(
 )
 
 
+_OBJECT_ID = re.compile(rb'"__id__": (\d+)|"(\d+)\.npy"')
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """The same skops file with its object ids (memory addresses) renumbered by first use
+    and fixed entry timestamps, so one fitted model always gives the same bytes and a
+    reproduced run can be checked file for file."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        schema = source.read("schema.json")
+        ids = list(dict.fromkeys(m.group(1) or m.group(2) for m in _OBJECT_ID.finditer(schema)))
+        numbering = {old: str(i + 1).encode() for i, old in enumerate(ids)}
+        pattern = re.compile(rb"\b(" + b"|".join(map(re.escape, ids)) + rb")\b") if ids else None
+
+        def renumber(text: bytes) -> bytes:
+            return pattern.sub(lambda m: numbering[m.group(1)], text) if pattern else text
+
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as target:
+            for name in sorted(source.namelist(), key=lambda n: renumber(n.encode())):
+                content = source.read(name)
+                target.writestr(zipfile.ZipInfo(renumber(name.encode()).decode(), _EPOCH),
+                                renumber(content) if name == "schema.json" else content)
+    return buffer.getvalue()
+
+
 def _refusal(found: list[str], trusted: frozenset[str]) -> ValidationError:
     """The error naming the types of a file that nobody trusted, and how to trust them."""
     refused = [name for name in found if name not in trusted]
@@ -93,7 +122,7 @@ class SklearnFlavor:
         """Dump the estimator with skops and record the types a loader must trust."""
         sio = require("skops.io")
         try:
-            sio.dump(model, folder / FILE)
+            (folder / FILE).write_bytes(canonical_skops(sio.dumps(model)))
         except Exception as exc:
             raise ValidationError(
                 f"skops cannot store {class_path(model)}: {str(exc).splitlines()[0]}; "
