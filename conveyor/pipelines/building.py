@@ -100,25 +100,22 @@ def _accepts(estimator: type, name: str) -> bool:
     return issubclass(estimator, BaseEstimator) and name in estimator().get_params()
 
 
-def build_estimator(pipeline: Pipeline, params: dict[str, Any], single_threaded: bool = False) -> Any:
-    """An unfitted estimator with ``train.params`` overlaid by ``params``; seeded with the
-    pipeline's seed when it takes ``random_state`` and none is given, and limited to one
-    thread when ``single_threaded`` (the executor then runs several at once)."""
+def build_estimator(pipeline: Pipeline, params: dict[str, Any]) -> Any:
+    """An unfitted estimator with ``train.params`` overlaid by ``params``, seeded with the
+    pipeline's seed when it takes ``random_state`` and none is given."""
     estimator = import_estimator(pipeline.train.estimator)
     merged = {**pipeline.train.params, **params}
     if "random_state" not in merged and _accepts(estimator, "random_state"):
         merged["random_state"] = pipeline.seed
-    if single_threaded and "n_jobs" not in merged and _accepts(estimator, "n_jobs"):
-        merged["n_jobs"] = 1
     try:
         return estimator(**merged)
     except TypeError as exc:
         raise ValidationError(f"train.params: {pipeline.train.estimator} rejects them ({exc})", field="train.params") from exc
 
 
-def build_model(pipeline: Pipeline, params: dict[str, Any], single_threaded: bool = False) -> Any:
+def build_model(pipeline: Pipeline, params: dict[str, Any]) -> Any:
     """The unfitted model: the preprocessor (if declared) in front of the estimator."""
-    estimator = build_estimator(pipeline, params, single_threaded)
+    estimator = build_estimator(pipeline, params)
     if pipeline.preprocess is None:
         return estimator
     return SkPipeline([("preprocess", build_preprocessor(pipeline.preprocess)), ("model", estimator)])

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from conveyor.errors import ValidationError
 from conveyor.pipelines.building import build_model
 from conveyor.pipelines.executors import Executor
 from conveyor.pipelines.segments import SegmentedModel
 from conveyor.pipelines.spec import Pipeline
+from conveyor.pipelines.tuning import threads_per_worker
 
 
 @dataclass(frozen=True)
@@ -23,14 +25,16 @@ class SegmentJob:
     rows: pd.DataFrame
     features: list[str]
     params: dict[str, Any]
+    threads: int
 
 
 def fit_segment(job: SegmentJob, value: Any) -> Any:
     """Fit one segment's model on its rows, without the segment column."""
     column = job.pipeline.train.segment_by
     rows = job.rows[job.rows[column] == value]
-    model = build_model(job.pipeline, job.params, single_threaded=True)
-    model.fit(rows[[c for c in job.features if c != column]], rows[job.pipeline.target])
+    model = build_model(job.pipeline, job.params)
+    with threadpool_limits(job.threads):
+        model.fit(rows[[c for c in job.features if c != column]], rows[job.pipeline.target])
     return model
 
 
@@ -55,6 +59,7 @@ def fit_model(
         if on_segment:
             on_segment(done, len(values))
 
-    job = SegmentJob(pipeline, rows[[*features, pipeline.target]], features, params)
-    fitted = executor().map(fit_segment, values, shared=job, on_result=advance)
+    pool = executor()
+    job = SegmentJob(pipeline, rows[[*features, pipeline.target]], features, params, threads_per_worker(pool))
+    fitted = pool.map(fit_segment, values, shared=job, on_result=advance)
     return SegmentedModel.from_fitted(column, dict(zip(values, fitted)), trusted_types)

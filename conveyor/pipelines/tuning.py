@@ -9,6 +9,7 @@ when its running mean trails the median of the trials finished before its batch
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from conveyor.errors import ValidationError
 from conveyor.pipelines import evaluation
@@ -81,6 +83,12 @@ class TrialContext:
     folds: list[tuple[np.ndarray, np.ndarray]]
     metric: str
     direction: str
+    threads: int
+
+
+def threads_per_worker(executor: Executor) -> int:
+    """Native threads each worker may use so that parallel fits do not oversubscribe the cores."""
+    return max(1, (os.cpu_count() or 1) // executor.workers)
 
 
 def distributions(pipeline: Pipeline) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -105,9 +113,16 @@ def run_trial(context: TrialContext, item: tuple[int, dict[str, Any], list[optun
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS))
     judge.add_trials(finished)
     trial = judge.ask()
+    with threadpool_limits(context.threads):
+        return _cross_validate(context, number, params, trial, started)
+
+
+def _cross_validate(
+    context: TrialContext, number: int, params: dict[str, Any], trial: optuna.Trial, started: float
+) -> TrialResult:
     values: list[float] = []
     for step, (fit, validate) in enumerate(context.folds):
-        model = build_model(context.pipeline, params, single_threaded=True)
+        model = build_model(context.pipeline, params)
         train_rows, valid_rows = context.rows.iloc[fit], context.rows.iloc[validate]
         model.fit(train_rows[context.scorer.features], train_rows[context.pipeline.target])
         value = context.scorer.score(model, valid_rows)[context.metric]
@@ -137,7 +152,7 @@ def tune(
                else optuna.samplers.RandomSampler(seed=pipeline.seed))
     study = optuna.create_study(direction=direction, sampler=sampler)
     space = distributions(pipeline)
-    context = TrialContext(pipeline, rows, scorer, folds, metric, direction)
+    context = TrialContext(pipeline, rows, scorer, folds, metric, direction, threads_per_worker(executor))
     outcome = TuneOutcome(metric, direction, {}, float("nan"))
     deadline = time.monotonic() + spec.timeout if spec.timeout else None
     while len(outcome.trials) < spec.n_trials and (deadline is None or time.monotonic() < deadline):
