@@ -374,10 +374,12 @@ def run_pipeline(
     pipeline: Pipeline | str | Path,
     overrides: Sequence[str] = (),
     use_cache: bool = True,
+    show_progress: bool = False,
     workspace: Workspace | str | Path | None = None,
 ) -> PipelineResult:
     """Run a training pipeline (a YAML path or a ``Pipeline``) as one tracked run; steps whose
-    inputs are unchanged reuse their cached outputs unless ``use_cache=False``.
+    inputs are unchanged reuse their cached outputs unless ``use_cache=False``;
+    ``show_progress`` draws a progress bar per step and a line as each ends.
 
     Example:
         >>> result = conveyor.run_pipeline("pipeline.yaml", overrides=["train.params.max_depth=6"])
@@ -385,7 +387,13 @@ def run_pipeline(
     """
     from conveyor.pipelines.service import PipelineService
 
-    return PipelineService(_workspace(workspace)).run(pipeline, overrides, use_cache)
+    service = PipelineService(_workspace(workspace))
+    if not show_progress:
+        return service.run(pipeline, overrides, use_cache)
+    from conveyor.pipelines.cli import RichProgress, progress_bars
+
+    with progress_bars() as bars:
+        return service.run(pipeline, overrides, use_cache, RichProgress(bars))
 
 
 def reproduce_run(run_id: str, workspace: Workspace | str | Path | None = None) -> Any:

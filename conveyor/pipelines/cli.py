@@ -54,7 +54,8 @@ class RichProgress:
         )
 
 
-def _bars() -> Progress:
+def progress_bars() -> Progress:
+    """The bars ``RichProgress`` draws on: description, bar, count, elapsed time."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=console, transient=True)
 
@@ -125,7 +126,7 @@ def run(
     if as_json:
         print_json(asdict(service.run(path, set_, use_cache=not no_cache)))
         return
-    with _bars() as bars:
+    with progress_bars() as bars:
         result = service.run(path, set_, use_cache=not no_cache, progress=RichProgress(bars))
     _summary(result)
 
@@ -142,7 +143,7 @@ def reproduce(
     if as_json:
         outcome = service.reproduce(run_id)
     else:
-        with _bars() as bars:
+        with progress_bars() as bars:
             outcome = service.reproduce(run_id, RichProgress(bars))
     if as_json:
         print_json({"original_run": run_id, "run_id": outcome.result.run_id, "metrics_match": outcome.metrics_match,
