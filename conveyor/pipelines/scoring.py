@@ -11,6 +11,7 @@ import pandas as pd
 
 from conveyor.pipelines import evaluation
 from conveyor.pipelines.spec import Pipeline
+from conveyor.registry.packaging import Predictor
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,16 @@ class Scorer:
         return evaluation.encode_labels(self.pipeline.task, rows[self.pipeline.target], self.classes)
 
     def predictions(self, model: Any, rows: pd.DataFrame) -> np.ndarray:
-        """The model's scores of ``rows``: probabilities, predictions or anomaly scores."""
-        return evaluation.predict_scores(self.pipeline.task, model, rows[self.features])
+        """The model's scores of ``rows``: probabilities, predictions or anomaly scores.
+
+        A loaded outlier detector (IsolationForest) has no probabilities, so its anomaly
+        score comes from the library object, after the rows are checked against the signature.
+        """
+        frame = rows[self.features]
+        if self.pipeline.task == "anomaly" and isinstance(model, Predictor) and not hasattr(model.native, "predict_proba"):
+            frame = model.signature.validate_frame(frame) if model.signature else frame
+            model = model.native
+        return evaluation.predict_scores(self.pipeline.task, model, frame)
 
     def metrics(self, rows: pd.DataFrame, scores: np.ndarray) -> dict[str, float | None]:
         """Every metric of the task for ``scores`` of ``rows``."""
