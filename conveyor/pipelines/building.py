@@ -100,22 +100,34 @@ def _accepts(estimator: type, name: str) -> bool:
     return issubclass(estimator, BaseEstimator) and name in estimator().get_params()
 
 
-def build_estimator(pipeline: Pipeline, params: dict[str, Any]) -> Any:
+THREAD_PARAMS = ("n_jobs", "num_threads", "nthread", "thread_count")
+
+
+def build_estimator(pipeline: Pipeline, params: dict[str, Any], threads: int | None = None) -> Any:
     """An unfitted estimator with ``train.params`` overlaid by ``params``, seeded with the
-    pipeline's seed when it takes ``random_state`` and none is given."""
+    pipeline's seed when it takes ``random_state`` and none is given.
+
+    ``threads`` (a worker's share of the cores) becomes ``n_jobs`` of a third-party
+    estimator that takes it when no thread count is given: LightGBM's scikit-learn API
+    sets its OpenMP thread count itself (to every physical core), which ``threadpoolctl``
+    limits cannot override. scikit-learn's own estimators honour those limits.
+    """
     estimator = import_estimator(pipeline.train.estimator)
     merged = {**pipeline.train.params, **params}
     if "random_state" not in merged and _accepts(estimator, "random_state"):
         merged["random_state"] = pipeline.seed
+    third_party = not estimator.__module__.startswith("sklearn.")
+    if threads is not None and third_party and not set(THREAD_PARAMS) & set(merged) and _accepts(estimator, "n_jobs"):
+        merged["n_jobs"] = threads
     try:
         return estimator(**merged)
     except TypeError as exc:
         raise ValidationError(f"train.params: {pipeline.train.estimator} rejects them ({exc})", field="train.params") from exc
 
 
-def build_model(pipeline: Pipeline, params: dict[str, Any]) -> Any:
+def build_model(pipeline: Pipeline, params: dict[str, Any], threads: int | None = None) -> Any:
     """The unfitted model: the preprocessor (if declared) in front of the estimator."""
-    estimator = build_estimator(pipeline, params)
+    estimator = build_estimator(pipeline, params, threads)
     if pipeline.preprocess is None:
         return estimator
     return SkPipeline([("preprocess", build_preprocessor(pipeline.preprocess)), ("model", estimator)])

@@ -38,7 +38,7 @@ def fit_segment(job: SegmentJob, value: Any) -> Any:
     """Fit one segment's model on its rows, without the segment column."""
     column = job.pipeline.train.segment_by
     rows = job.rows[job.rows[column] == value]
-    model = build_model(job.pipeline, job.params)
+    model = build_model(job.pipeline, job.params, job.threads)
     with threadpool_limits(job.threads):
         model.fit(rows[[c for c in job.features if c != column]], rows[job.pipeline.target])
     return model
@@ -51,8 +51,9 @@ def fit_model(
     """The fitted model: one estimator, or a ``SegmentedModel`` whose segments the executor fits in parallel."""
     column = pipeline.train.segment_by
     if column is None:
-        model = build_model(pipeline, params)
-        with threadpool_limits(os.cpu_count() or 1):
+        threads = os.cpu_count() or 1
+        model = build_model(pipeline, params, threads)
+        with threadpool_limits(threads):
             model.fit(rows[features], rows[pipeline.target])
         return model
     values = sorted(rows[column].unique().tolist(), key=str)

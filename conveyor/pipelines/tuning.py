@@ -122,7 +122,7 @@ def _cross_validate(
 ) -> TrialResult:
     values: list[float] = []
     for step, (fit, validate) in enumerate(context.folds):
-        model = build_model(context.pipeline, params)
+        model = build_model(context.pipeline, params, context.threads)
         train_rows, valid_rows = context.rows.iloc[fit], context.rows.iloc[validate]
         model.fit(train_rows[context.scorer.features], train_rows[context.pipeline.target])
         value = context.scorer.score(model, valid_rows)[context.metric]
