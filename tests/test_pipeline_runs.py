@@ -59,6 +59,8 @@ def test_a_cached_rerun_skips_unchanged_steps_and_a_changed_step_reruns(workspac
     second = service.run(path)
     assert all(_statuses(second)[step] == "cached" for step in CACHED_STEPS)
     assert second.metrics == first.metrics and second.best_params == first.best_params
+    assert second.step("register").detail == "unchanged: cancer version 1 holds these very model files"
+    assert [v.version for v in workspace.registry.list_model_versions("cancer")] == [1]
     assert len(workspace.tracking.search_runs("cancer")) == 6 + 2
     model = workspace.registry.load_model(f"runs:/{second.run_id}/model")
     assert model.predict_proba(conveyor.load_model(f"runs:/{first.run_id}/model", workspace=workspace).signature and

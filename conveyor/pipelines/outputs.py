@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 StepStatus = Literal["ran", "cached", "failed", "skipped"]
+MODEL_ARTIFACT = "model"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from conveyor.errors import ConveyorError, NotFound, PermissionDenied
 from conveyor.pipelines import evaluation
-from conveyor.pipelines.outputs import GateOutcome
+from conveyor.pipelines.outputs import MODEL_ARTIFACT, GateOutcome
+from conveyor.registry.packaging import MANIFEST_FILE
 
 if TYPE_CHECKING:
     from conveyor.pipelines.runner import PipelineRunner
@@ -72,7 +73,13 @@ class Publisher:
         spec, runner = self.pipeline.registration, self.runner
         assert spec is not None and runner.result.model_uri is not None
         existing = {model.name for model in self.registry.list_registered_models()}
-        if spec.model not in existing:
+        manifest = self.runner.workspace.tracking.get_artifact(runner.result.run_id, f"{MODEL_ARTIFACT}/{MANIFEST_FILE}")
+        if spec.model in existing:
+            same = [v.version for v in self.registry.list_model_versions(spec.model) if v.manifest_sha256 == manifest.sha256]
+            if same:
+                runner.result.model_version = same[-1]
+                return f"unchanged: {spec.model} version {same[-1]} holds these very model files"
+        else:
             self.registry.create_registered_model(
                 spec.model, spec.description, spec.owner_team, TASK_TYPES.get(self.pipeline.task, self.pipeline.task),
                 spec.risk_tier, spec.intended_use,

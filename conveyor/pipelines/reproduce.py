@@ -21,12 +21,11 @@ import yaml
 
 from conveyor.errors import IntegrityError, NotFound, ValidationError
 from conveyor.pipelines.loading import parse_pipeline
-from conveyor.pipelines.outputs import PipelineResult, Progress
+from conveyor.pipelines.outputs import MODEL_ARTIFACT, PipelineResult, Progress
 from conveyor.pipelines.runner import (
     DATASET_ARTIFACT,
     DATASET_TAG,
     KEYS_TAG,
-    MODEL_ARTIFACT,
     PIPELINE_TAG,
     SPEC_ARTIFACT,
     PipelineRunner,

@@ -32,6 +32,7 @@ from conveyor.pipelines.cache import StepCache, code_version
 from conveyor.pipelines.data import input_fingerprint, load_dataset
 from conveyor.pipelines.executors import Executor, open_executor
 from conveyor.pipelines.outputs import (
+    MODEL_ARTIFACT,
     PipelineResult,
     Progress,
     SilentProgress,
@@ -53,7 +54,6 @@ DATASET_TAG = "conveyor.pipeline.dataset_sha256"
 KEYS_TAG = "conveyor.pipeline.entity_keys"
 SPEC_ARTIFACT = "pipeline.yaml"
 DATASET_ARTIFACT = "steps/dataset.parquet"
-MODEL_ARTIFACT = "model"
 
 
 def _flat(prefix: str, value: Any) -> dict[str, Any]:
