@@ -74,3 +74,24 @@ def test_the_feature_store_benchmark_smoke_run_passes() -> None:
     assert len(online) == 2 and all(" right" in line for line in online), result.stdout
     assert sum("materialize(" in line for line in lines) == 2, result.stdout
     assert "Total time" in result.stdout
+
+
+PIPELINES_BENCH = BENCH.with_name("pipelines.py")
+
+
+def test_the_pipelines_benchmark_smoke_run_passes() -> None:
+    result = subprocess.run(
+        [sys.executable, str(PIPELINES_BENCH), "--smoke"], check=False, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()
+             if line.startswith(("overhead: ", "tuning: ", "segments: "))}
+    assert re.search(r"= [+-]\d+\.\d% of the plain wall time", lines.get("overhead", "")), result.stdout
+    assert "test ROC AUC the same" in lines["overhead"], result.stdout
+    tuning = lines.get("tuning", "")
+    assert len(re.findall(r"\d[\d,.]*× (?:faster|slower)", tuning)) == 4, result.stdout
+    assert re.search(r"cores busy \d+\.\d+ local, \d+\.\d+ Ray", tuning), result.stdout
+    segments = lines.get("segments", "")
+    assert segments.startswith("segments: 6 models;"), result.stdout
+    assert len(re.findall(r"\d[\d,.]*× ", segments)) == 6, result.stdout
+    assert "Total time" in result.stdout
