@@ -28,6 +28,7 @@ from conveyor.pipelines import (
     splitting,
     tuning,
 )
+from conveyor.pipelines import data as dataset_step
 from conveyor.pipelines.cache import StepCache, code_version
 from conveyor.pipelines.data import input_fingerprint, load_dataset
 from conveyor.pipelines.executors import Executor, open_executor
@@ -192,7 +193,7 @@ class PipelineRunner:
                 return _parquet(loaded[0].frame)
 
             inputs = {"config": pipeline.step_config("dataset"), "files": fingerprint,
-                      "target": pipeline.target, "code": code_version(building)}
+                      "target": pipeline.target, "code": code_version(dataset_step)}
             data, cached = self._cached("dataset", inputs, produce, DATASET_ARTIFACT, reuse=fingerprint is not None)
             frame = pd.read_parquet(io.BytesIO(data))
             keys = loaded[0].keys if loaded else []
