@@ -88,13 +88,16 @@ def show_trials(result: conveyor.PipelineResult) -> None:
     trials = conveyor.search_runs(EXPERIMENT, filter="tags.conveyor.trial.state = 'complete'",
                                   order_by=["metrics.cv_roc_auc DESC"], workspace=builder)
     trials = trials[trials["run_id"].map(lambda r: conveyor.get_run(r, workspace=builder).info.parent_id) == result.run_id]
-    table = Table(title=f"{EXPERIMENT}: tuning trials of run {result.run_id[:12]}, best first")
-    for column in ("trial", "cv roc_auc", "learning_rate", "num_leaves", "min_child_samples", "seconds"):
-        table.add_column(column, justify="left" if column == "trial" else "right", no_wrap=True)
-    for _, row in trials.head(5).iterrows():
-        table.add_row(row["run_name"], f"{row['metrics.cv_roc_auc']:.4f}", f"{float(row['params.learning_rate']):.4f}",
-                      row["params.num_leaves"], row["params.min_child_samples"], f"{row['metrics.seconds']:.1f}")
-    console.print(table)
+    if trials.empty:
+        console.print("tuning: its inputs are unchanged, so its result came from the cache (the trials are in an earlier run)")
+    else:
+        table = Table(title=f"{EXPERIMENT}: tuning trials of run {result.run_id[:12]}, best first")
+        for column in ("trial", "cv roc_auc", "learning_rate", "num_leaves", "min_child_samples", "seconds"):
+            table.add_column(column, justify="left" if column == "trial" else "right", no_wrap=True)
+        for _, row in trials.head(5).iterrows():
+            table.add_row(row["run_name"], f"{row['metrics.cv_roc_auc']:.4f}", f"{float(row['params.learning_rate']):.4f}",
+                          row["params.num_leaves"], row["params.min_child_samples"], f"{row['metrics.seconds']:.1f}")
+        console.print(table)
     metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items() if v is not None)
     console.print(f"test rows: {metrics}")
     console.print(f"Inspect it: [bold].venv/bin/conveyor -w examples runs show {result.run_id}[/]")
@@ -105,6 +108,9 @@ def promote(result: conveyor.PipelineResult, holdout: pd.DataFrame) -> bool:
     approve it, make it champion and write its model card."""
     registry = builder.registry
     version = result.model_version
+    if registry.get_registered_model(MODEL).aliases.get("champion") == version:
+        console.print(f"{MODEL}@champion is already version {version}, the same model files: nothing to approve")
+        return True
     report, html = registry.validation_report(MODEL, version)
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / f"{MODEL}-v{version}-validation.html").write_text(html)

@@ -128,6 +128,8 @@ def test_reproduce_confirms_a_run_with_byte_identical_model_files(local: Workspa
     tags = local.tracking.get_run(outcome.result.run_id).tags
     assert tags["conveyor.reproduces"] == original.run_id
     assert tags["conveyor.reproduction.identical_model"] == "true"
+    rerun = service.run(tmp_path / "pipeline.yaml")
+    assert rerun.step("register").detail == "unchanged: cancer version 1 holds these very model files"
 
 
 def test_reproduce_refuses_a_run_that_is_not_a_pipeline_run(local: Workspace) -> None:

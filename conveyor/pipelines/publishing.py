@@ -11,10 +11,17 @@ from conveyor.pipelines.outputs import MODEL_ARTIFACT, GateOutcome
 from conveyor.registry.packaging import MANIFEST_FILE
 
 if TYPE_CHECKING:
+    from conveyor.core.workspace import Workspace
     from conveyor.pipelines.runner import PipelineRunner
 
 VALIDATED_TASKS = ("binary", "multiclass", "regression", "forecasting")
 TASK_TYPES = {"binary": "classification", "multiclass": "classification", "anomaly": "anomaly-detection"}
+
+
+def model_files(workspace: Workspace, run_id: str) -> dict[str, str]:
+    """The sha256 of each file of a run's model but its manifest (which records when it was written)."""
+    return {a.path: a.sha256 for a in workspace.tracking.get_run(run_id).artifacts
+            if a.path.startswith(f"{MODEL_ARTIFACT}/") and a.path != f"{MODEL_ARTIFACT}/{MANIFEST_FILE}"}
 
 
 class Publisher:
@@ -73,12 +80,13 @@ class Publisher:
         spec, runner = self.pipeline.registration, self.runner
         assert spec is not None and runner.result.model_uri is not None
         existing = {model.name for model in self.registry.list_registered_models()}
-        manifest = self.runner.workspace.tracking.get_artifact(runner.result.run_id, f"{MODEL_ARTIFACT}/{MANIFEST_FILE}")
         if spec.model in existing:
-            same = [v.version for v in self.registry.list_model_versions(spec.model) if v.manifest_sha256 == manifest.sha256]
+            files = model_files(runner.workspace, runner.result.run_id)
+            same = [v.version for v in self.registry.list_model_versions(spec.model)
+                    if model_files(runner.workspace, v.run_id) == files]
             if same:
-                runner.result.model_version = same[-1]
-                return f"unchanged: {spec.model} version {same[-1]} holds these very model files"
+                runner.result.model_version = max(same)
+                return f"unchanged: {spec.model} version {max(same)} holds these very model files"
         else:
             self.registry.create_registered_model(
                 spec.model, spec.description, spec.owner_team, TASK_TYPES.get(self.pipeline.task, self.pipeline.task),

@@ -21,7 +21,8 @@ import yaml
 
 from conveyor.errors import IntegrityError, NotFound, ValidationError
 from conveyor.pipelines.loading import parse_pipeline
-from conveyor.pipelines.outputs import MODEL_ARTIFACT, PipelineResult, Progress
+from conveyor.pipelines.outputs import PipelineResult, Progress
+from conveyor.pipelines.publishing import model_files
 from conveyor.pipelines.runner import (
     DATASET_ARTIFACT,
     DATASET_TAG,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from conveyor.core.workspace import Workspace
 
 ENVIRONMENT_ARTIFACT = "_conveyor/environment.txt"
-MANIFEST = "conveyor-model.json"
 TOLERANCE = 1e-9
 
 
@@ -88,12 +88,6 @@ def environment_warnings(workspace: Workspace, run_id: str, commit: str | None) 
     return warnings
 
 
-def _model_files(workspace: Workspace, run_id: str) -> dict[str, str]:
-    artifacts = workspace.tracking.get_run(run_id).artifacts
-    return {a.path: a.sha256 for a in artifacts
-            if a.path.startswith(f"{MODEL_ARTIFACT}/") and not a.path.endswith(MANIFEST)}
-
-
 def reproduce(workspace: Workspace, run_id: str, progress: Progress | None = None) -> Reproduction:
     """Re-run pipeline run ``run_id`` from its records into a new run and compare them.
 
@@ -118,7 +112,7 @@ def reproduce(workspace: Workspace, run_id: str, progress: Progress | None = Non
     )
     result = runner.run()
     compared = {name: (original.metrics.get(name), value) for name, value in result.metrics.items()}
-    identical = _model_files(workspace, run_id) == _model_files(workspace, result.run_id)
+    identical = model_files(workspace, run_id) == model_files(workspace, result.run_id)
     warnings = environment_warnings(workspace, run_id, original.info.git_commit)
     outcome = Reproduction(run_id, result, compared, identical, warnings)
     tracking.set_tags(result.run_id, {
