@@ -54,3 +54,8 @@ def fail_on_three(shared: Any, item: int) -> int:
         raise ValueError("bad item 3")
     time.sleep(shared)
     return item
+
+
+def exit_abruptly(shared: Any, item: int) -> int:
+    """Kill the worker process without a Python exception, as the OOM killer would."""
+    os._exit(3)

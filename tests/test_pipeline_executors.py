@@ -23,7 +23,7 @@ from executor_support import (
     sleep_for,
 )
 
-from conveyor.errors import ValidationError
+from conveyor.errors import Unavailable, ValidationError
 from conveyor.pipelines.executors import (
     Executor,
     ExecutorSettings,
@@ -224,3 +224,9 @@ def test_ray_runs_no_more_than_workers_items_at_once(ray_executor: RayExecutor) 
         start = time.perf_counter()
         assert one_at_a_time.map(sleep_for, [0.4, 0.4]) == [0.4, 0.4]
     assert time.perf_counter() - start >= 0.8
+
+
+def test_a_dead_local_worker_is_a_clear_error_and_the_pool_recovers(local_pool) -> None:  # noqa: ANN001
+    with pytest.raises(Unavailable, match=r"a local executor worker process died .*if __name__ == '__main__'"):
+        local_pool.map(executor_support.exit_abruptly, [1, 2])
+    assert local_pool.map(executor_support.add_offset, [1, 2], shared={"offset": 10, "delays": {}}) == [11, 12]

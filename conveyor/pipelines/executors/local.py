@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
+from conveyor.errors import Unavailable
 from conveyor.pipelines.executors.base import Executor, check_workers, cpu_count
 
 T = TypeVar("T")
@@ -84,6 +85,10 @@ class LocalExecutor(Executor):
                 future.cancel()
             if isinstance(error, BrokenProcessPool):
                 self._close_pool()
+                raise Unavailable(
+                    "a local executor worker process died (out of memory, killed, or it re-ran a script that "
+                    "starts pipelines: guard such a script with if __name__ == '__main__')", field="executor"
+                ) from error
             raise
         finally:
             if shared_path is not None:
