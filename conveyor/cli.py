@@ -15,6 +15,7 @@ from conveyor.features.cli import features_app
 from conveyor.governance.cli import audit_app
 from conveyor.pipelines.cli import pipeline_app, reproduce
 from conveyor.registry.cli import models_app
+from conveyor.serving.cli import serve
 from conveyor.tracking.cli import experiments_app, runs_app
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(features_app, name="features")
 app.add_typer(pipeline_app, name="pipeline")
 runs_app.command("reproduce")(reproduce)
+app.command("serve")(serve)
 
 errors = Console(stderr=True)
 

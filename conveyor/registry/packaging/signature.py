@@ -91,6 +91,20 @@ class Signature(BaseModel):
         """
         return conform(self.inputs, self._dtypes, frame, mode)
 
+    def column_errors(self, frame: pd.DataFrame, mode: Mode = "error") -> dict[str, str]:
+        """Every input column that ``frame`` lacks or that does not fit, with the reason:
+        what an HTTP answer lists, where ``validate_frame`` stops at the first problem."""
+        errors = {}
+        for spec, dtype in zip(self.inputs, self._dtypes, strict=True):
+            if spec.name not in frame.columns:
+                errors[spec.name] = "is missing"
+                continue
+            try:
+                conform([spec], [dtype], frame[[spec.name]], mode)
+            except ValidationError as exc:
+                errors[spec.name] = exc.message
+        return errors
+
 
 def infer_signature(
     data: pd.DataFrame,

@@ -1,0 +1,1 @@
+"""Serving: real-time HTTP endpoints over registered models."""
