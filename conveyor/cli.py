@@ -15,7 +15,7 @@ from conveyor.features.cli import features_app
 from conveyor.governance.cli import audit_app
 from conveyor.pipelines.cli import pipeline_app, reproduce
 from conveyor.registry.cli import models_app
-from conveyor.serving.cli import serve
+from conveyor.serving.cli import score, serve
 from conveyor.tracking.cli import experiments_app, runs_app
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(pipeline_app, name="pipeline")
 runs_app.command("reproduce")(reproduce)
 app.command("serve")(serve)
+app.command("score")(score)
 
 errors = Console(stderr=True)
 
