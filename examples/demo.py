@@ -81,6 +81,7 @@ def main() -> None:
     test = loans[loans["event_timestamp"] >= loans["event_timestamp"].quantile(0.8)]
     if promote(result, test):
         serve_online(store, test)
+        serve_http(test)
 
 
 def show_trials(result: conveyor.PipelineResult) -> None:
@@ -164,6 +165,47 @@ def serve_online(store: conveyor.FeatureStore, holdout: pd.DataFrame) -> None:
     for (_, row), score in zip(frame.iterrows(), scores):
         table.add_row(row["customer_id"], row["term"], f"{row['int_rate']:.2f}", f"{row['revol_util']:.1f}", f"{score:.3f}")
     console.print(table)
+
+
+def serve_http(holdout: pd.DataFrame, requests: int = 300) -> None:
+    """Serve the champion over HTTP (what `conveyor serve credit-risk@champion` starts), send
+    one-row requests over a keep-alive connection and show their latency."""
+    import http.client
+    import socket
+    import threading
+
+    import orjson
+    import uvicorn
+
+    from conveyor.serving.app import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(builder, [f"{MODEL}@champion"]), port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    model = conveyor.load_model(f"models:/{MODEL}@champion", workspace=builder)
+    columns = [spec.name for spec in model.signature.inputs]
+    rows = holdout[columns].head(requests)
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    latencies, answer = [], {}
+    for record in rows.to_dict(orient="records"):
+        body = orjson.dumps({"instances": [record]}, option=orjson.OPT_SERIALIZE_NUMPY)
+        started = time.perf_counter()
+        connection.request("POST", f"/v1/models/{MODEL}/predict", body, {"content-type": "application/json"})
+        answer = orjson.loads(connection.getresponse().read())
+        latencies.append((time.perf_counter() - started) * 1000)
+    connection.close()
+    server.should_exit = True
+    thread.join()
+    p50, p99 = np.percentile(latencies, [50, 99])
+    console.print(f"HTTP: {len(latencies)} one-row requests to POST /v1/models/{MODEL}/predict (version "
+                  f"{answer['version']}): p50 {p50:.2f} ms, p99 {p99:.2f} ms; last answer PD "
+                  f"{answer['probabilities'][0][1]:.3f}, request id {answer['request_id'][:12]}")
+    console.print(f"Serve it yourself: [bold].venv/bin/conveyor -w examples serve {MODEL}@champion --port 8000[/]")
 
 
 if __name__ == "__main__":
