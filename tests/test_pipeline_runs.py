@@ -62,9 +62,9 @@ def test_a_cached_rerun_skips_unchanged_steps_and_a_changed_step_reruns(workspac
     assert second.step("register").detail == "unchanged: cancer version 1 holds these very model files"
     assert [v.version for v in workspace.registry.list_model_versions("cancer")] == [1]
     assert len(workspace.tracking.search_runs("cancer")) == 6 + 2
-    model = workspace.registry.load_model(f"runs:/{second.run_id}/model")
-    assert model.predict_proba(conveyor.load_model(f"runs:/{first.run_id}/model", workspace=workspace).signature and
-                               _rows(tmp_path)).shape == (5, 2)
+    reused = workspace.registry.load_model(f"runs:/{second.run_id}/model").predict_proba(_rows(tmp_path))
+    trained = workspace.registry.load_model(f"runs:/{first.run_id}/model").predict_proba(_rows(tmp_path))
+    assert reused.shape == (5, 2) and np.array_equal(reused, trained)
     changed = service.run(path, ["evaluate.k=5"])
     assert _statuses(changed)["train"] == "cached" and _statuses(changed)["evaluate"] == "ran"
     forced = service.run(path, use_cache=False)

@@ -37,6 +37,10 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), status, media_type="application/json")
 
 
+def _not_served(name: str) -> Response:
+    return _json({"code": "not_found", "message": f"model {name!r} is not served here", "field": "name"}, 404)
+
+
 class ModelServer:
     """The served models and the server's metrics."""
 
@@ -69,7 +73,7 @@ class ModelServer:
         name = request.path_params["name"]
         endpoint = self.endpoints.get(name)
         if endpoint is None:
-            return _json({"code": "not_found", "message": f"model {name!r} is not served here", "field": "name"}, 404)
+            return _not_served(name)
         version = str(endpoint.version)
         try:
             frame = parse_frame(await request.body())
@@ -93,7 +97,7 @@ class ModelServer:
         """
         endpoint = self.endpoints.get(request.path_params["name"])
         if endpoint is None:
-            return _json({"code": "not_found", "message": "model is not served here", "field": "name"}, 404)
+            return _not_served(request.path_params["name"])
         return _json(endpoint.describe())
 
     async def list_models(self, request: Request) -> Response:

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from conveyor.errors import ValidationError
-from conveyor.serving.endpoint import ModelReference
+from conveyor.serving.endpoint import ModelReference, output_classes, predict_rows
 
 if TYPE_CHECKING:
     from conveyor.registry.packaging import Predictor
@@ -40,13 +40,9 @@ class ScoringSummary:
 
 def _scored(predictor: Predictor, chunk: pd.DataFrame, inputs: list[str], classes: list | None, version: int) -> pa.Table:
     kept = chunk.drop(columns=[c for c in inputs if c in chunk.columns])
-    if classes is not None:
-        proba = predictor.predict_proba(chunk)
-        kept["prediction"] = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-        for position, label in enumerate(classes):
-            kept[f"probability_{label}"] = proba[:, position]
-    else:
-        kept["prediction"] = predictor.predict(chunk)
+    kept["prediction"], proba = predict_rows(predictor, chunk, classes)
+    for position, label in enumerate(classes if proba is not None else []):
+        kept[f"probability_{label}"] = proba[:, position]
     kept["model_version"] = np.full(len(chunk), version, dtype=np.int64)
     return pa.Table.from_pandas(kept, preserve_index=False)
 
@@ -68,8 +64,7 @@ def score_file(
     version = int(predictor.version.version)
     signature = predictor.signature
     inputs = [spec.name for spec in signature.inputs] if signature else []
-    outputs = signature.outputs if signature else None
-    classes = list(outputs.classes) if outputs is not None and outputs.classes else None
+    classes = output_classes(predictor)
     try:
         reader = pq.ParquetFile(source)
     except (OSError, pa.ArrowInvalid) as exc:

@@ -47,6 +47,21 @@ class ModelReference:
         return f"models:/{self.name}{self.selector}"
 
 
+def output_classes(predictor: Predictor) -> list[Any] | None:
+    """The class labels of a classifier, in its probability columns' order; None otherwise."""
+    outputs = predictor.signature.outputs if predictor.signature else None
+    return list(outputs.classes) if outputs is not None and outputs.classes else None
+
+
+def predict_rows(predictor: Predictor, frame: pd.DataFrame, classes: list[Any] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions and, for classifiers, probabilities, from one model call: a classifier's
+    labels are read off its probabilities."""
+    if classes is None:
+        return predictor.predict(frame), None
+    proba = predictor.predict_proba(frame)
+    return np.asarray(classes, dtype=object)[proba.argmax(axis=1)], proba
+
+
 class ModelEndpoint:
     """A model loaded for serving, with the version it serves."""
 
@@ -54,8 +69,7 @@ class ModelEndpoint:
         self.reference = reference
         self.predictor: Predictor = registry.load_model(reference.uri, schema_mode="coerce")
         self.version = int(self.predictor.version.version)
-        outputs = self.predictor.signature.outputs if self.predictor.signature else None
-        self.classes = list(outputs.classes) if outputs is not None and outputs.classes else None
+        self.classes = output_classes(self.predictor)
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/models/{name}`` answers: version, flavor and signature."""
@@ -70,11 +84,10 @@ class ModelEndpoint:
         """Predictions (and class probabilities) for the rows; ``BadRequest`` names every
         column that does not fit the signature."""
         try:
-            if self.classes is not None:
-                proba = self.predictor.predict_proba(frame)
-                return {"predictions": np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)].tolist(),
-                        "probabilities": proba, "classes": self.classes}
-            return {"predictions": self.predictor.predict(frame)}
+            predictions, proba = predict_rows(self.predictor, frame, self.classes)
         except ValidationError as exc:
             found = problems(self.predictor.signature, frame) if self.predictor.signature else []
             raise BadRequest(found or [Problem(exc.field or "body", exc.message)]) from None
+        if proba is None:
+            return {"predictions": predictions}
+        return {"predictions": predictions.tolist(), "probabilities": proba, "classes": self.classes}
