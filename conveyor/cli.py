@@ -16,6 +16,8 @@ from conveyor.governance.cli import audit_app
 from conveyor.pipelines.cli import pipeline_app, reproduce
 from conveyor.registry.cli import models_app
 from conveyor.serving.cli import score, serve
+from conveyor.serving.deployments.cli import deploy_app
+from conveyor.serving.feedback_cli import feedback_app
 from conveyor.tracking.cli import experiments_app, runs_app
 
 app = typer.Typer(
@@ -30,6 +32,8 @@ app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
 app.add_typer(features_app, name="features")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(deploy_app, name="deploy")
 runs_app.command("reproduce")(reproduce)
 app.command("serve")(serve)
 app.command("score")(score)

@@ -23,13 +23,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(workspace: Workspace, *models: str, workers: int = 1) -> Iterator[httpx.Client]:
-    """``conveyor serve`` on a free port until the block ends; yields a client bound to it."""
+def running_server(workspace: Workspace, *models: str, deployments: tuple[str, ...] = (), workers: int = 1,
+                   settings: dict[str, str] | None = None, log: bool = True) -> Iterator[httpx.Client]:
+    """``conveyor serve`` on a free port until the block ends; yields a client bound to it.
+
+    ``settings`` are extra ``CONVEYOR_*`` variables (e.g. a short poll interval)."""
     port = free_port()
     command = [sys.executable, "-m", "conveyor", "-w", str(workspace.settings.workspace),
                "--metadata-url", workspace.settings.metadata_url, "serve", *models,
-               "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+               *(arg for name in deployments for arg in ("--deployment", name)),
+               "--port", str(port), "--workers", str(workers), "--log" if log else "--no-log"]
+    env = {**os.environ, **(settings or {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
     try:
         deadline = time.monotonic() + 60

@@ -91,11 +91,12 @@ def test_description_health_metrics_and_openapi(served) -> None:  # noqa: ANN001
     client.post("/v1/models/credit/predict", json={"instances": _rows(3).to_dict(orient="records")})
     metrics = client.get("/metrics").text
     served_count = next(line for line in metrics.splitlines()
-                        if line.startswith('conveyor_requests_total{model="credit",status="200",version="1"}'))
+                        if line.startswith('conveyor_requests_total{model="credit",status="200",variant="champion",version="1"}'))
     assert float(served_count.split()[-1]) >= 1
     assert 'conveyor_request_seconds_bucket{le="0.005",model="credit",version="1"}' in metrics
+    assert "conveyor_prediction_log_dropped_rows_total 0.0" in metrics
     schema = client.get("/openapi.json").json()
-    assert "post" in schema["paths"]["/v1/models/{name}/predict"]
+    assert {"/v1/models/{name}/predict", "/v1/deployments/{name}/predict", "/v1/feedback"} <= set(schema["paths"])
 
 
 def test_serving_a_model_that_does_not_exist_is_one_line(tmp_path: Path, run_cli) -> None:  # noqa: ANN001

@@ -135,6 +135,22 @@ class FeatureSettings(_Section):
     offline: OfflineStoreSettings = Field(default_factory=OfflineStoreSettings)
 
 
+class ServingSettings(_Section):
+    """How model servers log their predictions and follow their deployments."""
+
+    prediction_log: str | None = Field(
+        default=None, description="Folder or fsspec URL of the prediction log; default: .conveyor/predictions."
+    )
+    log_predictions: bool = Field(default=True, description="Write every answered request to the prediction log.")
+    log_queue_rows: int = Field(
+        default=100_000, ge=1, description="Requests waiting for the log writer; beyond this new ones are dropped."
+    )
+    log_flush_interval_s: float = Field(default=1.0, gt=0, description="Longest a prediction waits to be written.")
+    poll_interval_s: float = Field(
+        default=2.0, gt=0, description="How often a server checks its deployment for alias moves and policy changes."
+    )
+
+
 class _YamlSource(PydanticBaseSettingsSource):
     """Reads one YAML file; a missing file contributes nothing."""
 
@@ -170,6 +186,7 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
     user: str | None = Field(default=None, description="Who acts (CONVEYOR_USER); default: the login name.")
     roles: dict[str, list[Role]] = Field(default_factory=dict, description="User name -> roles.")
     default_roles: list[Role] = Field(default_factory=lambda: ["data_scientist"])
@@ -201,6 +218,11 @@ class Settings(BaseSettings):
     def artifacts_url(self) -> str:
         """The effective artifact root (a local folder unless configured)."""
         return self.artifacts.url or str(self.state_dir / "artifacts")
+
+    @property
+    def prediction_log_url(self) -> str:
+        """The effective prediction log root (a local folder unless configured)."""
+        return self.serving.prediction_log or str(self.state_dir / "predictions")
 
 
 def find_workspace(start: Path | None = None) -> Path:

@@ -18,6 +18,7 @@ from conveyor.core.db import MetadataStore
 if TYPE_CHECKING:
     from conveyor.governance import Actor, AuditLog
     from conveyor.registry.service import RegistryService
+    from conveyor.serving.deployments import DeploymentService
     from conveyor.tracking.service import TrackingService
 
 
@@ -61,6 +62,13 @@ class Workspace:
         return RegistryService(
             self.metadata, self.artifacts, self.tracking, self.settings.registry, self.actor, self.model_cache
         )
+
+    @functools.cached_property
+    def deployments(self) -> DeploymentService:
+        """Named traffic policies over registered models, and their history."""
+        from conveyor.serving.deployments import DeploymentService
+
+        return DeploymentService(self.metadata, self.registry, self.audit, self.actor)
 
     @functools.cached_property
     def audit(self) -> AuditLog:

@@ -271,6 +271,12 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
         """
         return lookup(self.online, self._lookup_plan(features), entity_rows)
 
+    def online_columns(self, features: FeatureRefs) -> tuple[list[str], list[str]]:
+        """The join keys an online lookup of ``features`` needs and the columns it returns."""
+        plan = self._lookup_plan(features)
+        keys = list(dict.fromkeys(key for view in plan for key in view.join_keys))
+        return keys, [output for view in plan for output in view.outputs]
+
     def refresh(self) -> None:
         """Forget cached lookup plans, e.g. after another process applied new definitions."""
         self._plans.clear()

@@ -6,6 +6,8 @@ import conveyor.features.tables
 import conveyor.governance.tables
 import conveyor.pipelines.tables
 import conveyor.registry.tables
+import conveyor.serving.deployments.tables
+import conveyor.serving.tables
 import conveyor.tracking.tables  # noqa: F401
 from conveyor.core.db.base import metadata_obj
 from conveyor.core.db.store import VERSION_TABLE

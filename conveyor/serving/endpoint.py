@@ -2,12 +2,14 @@
 
 The hot path is one signature check (``coerce`` mode: JSON does not tell 1 from 1.0)
 and one model call: classifiers are asked for probabilities once and their labels
-are read off them.
+are read off them. Small requests to numeric models take the fast path
+(``fastpath.py``): no DataFrame at all.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +17,16 @@ import numpy as np
 import pandas as pd
 
 from conveyor.errors import ValidationError
-from conveyor.serving.payload import BadRequest, Problem, problems
+from conveyor.serving.enrichment import FeatureEnricher, FeatureReport
+from conveyor.serving.fastpath import RowEncoder
+from conveyor.serving.payload import BadRequest, Payload, Problem, problems
 
 if TYPE_CHECKING:
+    from conveyor.features.store import FeatureStore
     from conveyor.registry.packaging import Predictor
     from conveyor.registry.service import RegistryService
 
+FAST_PATH_ROWS = 64  # above this, vectorised pandas checks beat a Python loop over values
 _REFERENCE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(?:@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>\d+|latest))?$")
 
 
@@ -62,32 +68,82 @@ def predict_rows(predictor: Predictor, frame: pd.DataFrame, classes: list[Any] |
     return np.asarray(classes, dtype=object)[proba.argmax(axis=1)], proba
 
 
+@dataclass
+class Answer:
+    """What a model said about a request's rows, and the rows it read (for the prediction log)."""
+
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    inputs: pd.DataFrame | np.ndarray
+    columns: list[str]
+    features: FeatureReport | None = None
+
+    def inputs_frame(self) -> pd.DataFrame:
+        """The rows the model read, as a DataFrame (built off the hot path, by the log writer)."""
+        if isinstance(self.inputs, pd.DataFrame):
+            return self.inputs
+        return pd.DataFrame(self.inputs, columns=self.columns)
+
+
 class ModelEndpoint:
     """A model loaded for serving, with the version it serves."""
 
-    def __init__(self, registry: RegistryService, reference: ModelReference) -> None:
-        self.reference = reference
-        self.predictor: Predictor = registry.load_model(reference.uri, schema_mode="coerce")
-        self.version = int(self.predictor.version.version)
-        self.classes = output_classes(self.predictor)
+    def __init__(self, name: str, predictor: Predictor, version: int, uri: str | None = None,
+                 enricher: FeatureEnricher | None = None) -> None:
+        self.name = name
+        self.predictor = predictor
+        self.version = version
+        self.uri = uri
+        self.enricher = enricher
+        self.classes = output_classes(predictor)
+        self.encoder = RowEncoder.probe(predictor, self.classes is not None)
+
+    @classmethod
+    def load(cls, registry: RegistryService, reference: ModelReference,
+             features: Callable[[], FeatureStore] | None = None) -> ModelEndpoint:
+        """The version ``reference`` names, loaded for serving (``coerce`` mode: JSON does not
+        tell 1 from 1.0); with ``features``, a version trained on a feature service fetches
+        the columns a request lacks from the online store."""
+        predictor = registry.load_model(reference.uri, schema_mode="coerce")
+        service = predictor.version.feature_service
+        enricher = None
+        if service and features is not None and predictor.signature is not None:
+            enricher = FeatureEnricher(features, service, [spec.name for spec in predictor.signature.inputs])
+        return cls(reference.name, predictor, int(predictor.version.version), reference.uri, enricher)
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/models/{name}`` answers: version, flavor and signature."""
         signature = self.predictor.signature
         return {
-            "name": self.reference.name, "version": self.version, "uri": self.reference.uri,
-            "flavor": self.predictor.flavor,
+            "name": self.name, "version": self.version, "uri": self.uri, "flavor": self.predictor.flavor,
+            "fast_path": self.encoder is not None, "feature_service": self.enricher.service if self.enricher else None,
             "signature": signature.model_dump(mode="json") if signature else None,
         }
 
-    def predict(self, frame: pd.DataFrame) -> dict[str, Any]:
-        """Predictions (and class probabilities) for the rows; ``BadRequest`` names every
-        column that does not fit the signature."""
+    def answer(self, payload: Payload) -> Answer:
+        """Predictions (and class probabilities) for the request's rows.
+
+        Raises:
+            BadRequest: naming every column that does not fit the signature.
+        """
+        report = None
+        if self.enricher is not None:
+            payload, report = self.enricher.enrich(payload)
+        if self.encoder is not None and len(payload) <= FAST_PATH_ROWS:
+            rows = self.encoder.encode(payload)
+            if rows is not None:
+                out = self.encoder.predict(rows)
+                if self.classes is None:
+                    return Answer(out, None, rows, self.encoder.names, report)
+                return Answer(self._labels(out), out, rows, self.encoder.names, report)
+        frame = payload.frame
         try:
             predictions, proba = predict_rows(self.predictor, frame, self.classes)
         except ValidationError as exc:
             found = problems(self.predictor.signature, frame) if self.predictor.signature else []
+            found += report.problems() if report is not None else []
             raise BadRequest(found or [Problem(exc.field or "body", exc.message)]) from None
-        if proba is None:
-            return {"predictions": predictions}
-        return {"predictions": predictions.tolist(), "probabilities": proba, "classes": self.classes}
+        return Answer(predictions, proba, frame, list(frame.columns), report)
+
+    def _labels(self, proba: np.ndarray) -> np.ndarray:
+        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]
