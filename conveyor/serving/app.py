@@ -121,7 +121,7 @@ class ModelServer:
         self.log.record(PredictionRecord(
             request_id=request_id, time=time.time(), deployment=served.deployment, model=endpoint.name,
             version=endpoint.version, variant=variant.label, shadow=shadow,
-            latency_ms=(time.perf_counter() - started) * 1000, inputs=answer.inputs_frame(),
+            latency_ms=(time.perf_counter() - started) * 1000, inputs=answer.inputs_frame,
             fetched=answer.features.fetched if answer.features is not None else [],
             predictions=answer.predictions, probabilities=answer.probabilities, classes=endpoint.classes,
         ))

@@ -70,19 +70,16 @@ def predict_rows(predictor: Predictor, frame: pd.DataFrame, classes: list[Any] |
 
 @dataclass
 class Answer:
-    """What a model said about a request's rows, and the rows it read (for the prediction log)."""
+    """What a model said about a request's rows, and the rows (as sent, plus fetched features)."""
 
     predictions: np.ndarray
     probabilities: np.ndarray | None
-    inputs: pd.DataFrame | np.ndarray
-    columns: list[str]
+    inputs: Payload
     features: FeatureReport | None = None
 
     def inputs_frame(self) -> pd.DataFrame:
-        """The rows the model read, as a DataFrame (built off the hot path, by the log writer)."""
-        if isinstance(self.inputs, pd.DataFrame):
-            return self.inputs
-        return pd.DataFrame(self.inputs, columns=self.columns)
+        """The rows as a DataFrame: called by the prediction log's writer, off the hot path."""
+        return self.inputs.frame
 
 
 class ModelEndpoint:
@@ -134,8 +131,8 @@ class ModelEndpoint:
             if rows is not None:
                 out = self.encoder.predict(rows)
                 if self.classes is None:
-                    return Answer(out, None, rows, self.encoder.names, report)
-                return Answer(self._labels(out), out, rows, self.encoder.names, report)
+                    return Answer(out, None, payload, report)
+                return Answer(self._labels(out), out, payload, report)
         frame = payload.frame
         try:
             predictions, proba = predict_rows(self.predictor, frame, self.classes)
@@ -143,7 +140,7 @@ class ModelEndpoint:
             found = problems(self.predictor.signature, frame) if self.predictor.signature else []
             found += report.problems() if report is not None else []
             raise BadRequest(found or [Problem(exc.field or "body", exc.message)]) from None
-        return Answer(predictions, proba, frame, list(frame.columns), report)
+        return Answer(predictions, proba, payload, report)
 
     def _labels(self, proba: np.ndarray) -> np.ndarray:
         return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]

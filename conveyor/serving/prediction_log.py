@@ -49,6 +49,7 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +88,7 @@ class PredictionRecord:
     variant: str
     shadow: bool
     latency_ms: float
-    inputs: pd.DataFrame
+    inputs: pd.DataFrame | Callable[[], pd.DataFrame]  # a callable is called by the writer, off the hot path
     fetched: list[str]
     predictions: np.ndarray
     probabilities: np.ndarray | None
@@ -291,6 +292,8 @@ class PredictionLog:
         try:
             groups: dict[tuple[Any, ...], list[PredictionRecord]] = {}
             for record in batch:
+                if callable(record.inputs):
+                    record.inputs = record.inputs()
                 groups.setdefault(_group_key(record), []).append(record)
         except Exception as exc:  # noqa: BLE001  a malformed record loses its batch, never the writer
             self._fail(sum(len(r.predictions) for r in batch), exc)
