@@ -108,3 +108,19 @@ def test_serving_a_model_that_does_not_exist_is_one_line(tmp_path: Path, run_cli
     assert result.stderr.strip().startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
     bad = run_cli(workspace, "serve", "credit@@x")
     assert bad.returncode == 2 and "expected NAME@ALIAS, NAME/VERSION or NAME" in bad.stderr
+
+
+def test_feedback_is_recorded_by_request_id_and_bad_feedback_names_the_field(served) -> None:  # noqa: ANN001
+    from conveyor.serving.feedback import FeedbackService
+
+    workspace, client = served
+    request_id = client.post("/v1/models/credit/predict",
+                             json={"instances": _rows(2).to_dict(orient="records")}).json()["request_id"]
+    recorded = client.post("/v1/feedback", json={"feedback": [{"request_id": request_id, "row": 0, "label": 1},
+                                                              {"request_id": request_id, "row": 1, "label": 0}]})
+    assert recorded.status_code == 200 and recorded.json() == {"recorded": 2}
+    stored = FeedbackService(workspace.metadata).get(request_id)
+    assert sorted((f.row, f.label) for f in stored) == [(0, 1), (1, 0)]
+    bad = client.post("/v1/feedback", json={"feedback": [{"request_id": request_id, "label": 1}, {"request_id": "x"}]})
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} >= {"feedback[1].request_id"}
