@@ -323,8 +323,9 @@ class PredictionLog:
         self.last_error = message
 
     def _write_file(self, key: tuple[Any, ...], records: list[PredictionRecord]) -> LoggedFile:
-        day, model, version, deployment, columns = key
-        table = _to_table(records, columns).sort_by([("request_id", "ascending"), ("row", "ascending")])
+        day, model, version, deployment, inputs, fetched = key
+        table = _to_table(records, _column_names(inputs, fetched))
+        table = table.sort_by([("request_id", "ascending"), ("row", "ascending")])
         ids, times = table.column("request_id"), [r.time for r in records]
         first_id = ids[0].as_py()
         date = time.strftime("%Y-%m-%d", time.gmtime(day * DAY_S))
@@ -345,13 +346,17 @@ class PredictionLog:
 
 
 def _group_key(record: PredictionRecord) -> tuple[Any, ...]:
-    """What one file shares: UTC day, model, version, deployment and column names."""
-    fetched = set(record.fetched)
-    columns = tuple(f"{'feature' if name in fetched else 'input'}.{name}" for name in record.inputs.columns)
-    return int(record.time // DAY_S), record.model, record.version, record.deployment, columns
+    """What one file shares: UTC day, model, version, deployment, input and fetched columns."""
+    return (int(record.time // DAY_S), record.model, record.version, record.deployment,
+            tuple(record.inputs.columns.tolist()), tuple(record.fetched))
 
 
-def _to_table(records: list[PredictionRecord], columns: tuple[str, ...]) -> pa.Table:
+def _column_names(inputs: tuple[Any, ...], fetched: tuple[str, ...]) -> list[str]:
+    """``feature.<name>`` for the fetched columns, ``input.<name>`` for those sent."""
+    return [f"{'feature' if name in fetched else 'input'}.{name}" for name in inputs]
+
+
+def _to_table(records: list[PredictionRecord], columns: list[str]) -> pa.Table:
     """The Arrow table of records sharing a group key, one row per predicted row."""
     counts = np.fromiter((len(r.predictions) for r in records), dtype=np.int64, count=len(records))
     total = int(counts.sum())
