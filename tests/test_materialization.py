@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 from features_support import write_parquet
 
-from conveyor.features import Entity, Feature, FeatureService, FeatureStore, FeatureView, FileSource
+from conveyor.features import (
+    Entity,
+    Feature,
+    FeatureService,
+    FeatureStore,
+    FeatureView,
+    FileSource,
+)
 
 NOW = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
 DAY = pd.Timedelta(days=1)

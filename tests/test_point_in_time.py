@@ -17,7 +17,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from features_support import T0, US, close, column, historical, make_store, oracle, rows, ts, write_parquet
+from features_support import (
+    T0,
+    US,
+    close,
+    column,
+    historical,
+    make_store,
+    oracle,
+    rows,
+    ts,
+    write_parquet,
+)
 
 from conveyor.errors import NotFound, ValidationError
 from conveyor.features import Entity, Feature, FeatureService, FeatureView, FileSource

@@ -11,11 +11,20 @@ import pandas as pd
 from sqlalchemy import select
 
 from conveyor.errors import ValidationError
+from conveyor.tracking.chunks import unpack
 from conveyor.tracking.filters import parse_filter, parse_order_by
 from conveyor.tracking.schemas import ArtifactInfo, DatasetInput, RunData, RunInfo
 from conveyor.tracking.search import build_query
-from conveyor.tracking.chunks import unpack
-from conveyor.tracking.tables import artifacts, datasets, latest_metrics, metric_chunks, params, run_inputs, runs, tags
+from conveyor.tracking.tables import (
+    artifacts,
+    datasets,
+    latest_metrics,
+    metric_chunks,
+    params,
+    run_inputs,
+    runs,
+    tags,
+)
 
 if TYPE_CHECKING:
     from conveyor.core.db import MetadataStore

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from conveyor.tracking.schemas import ArtifactInfo, DatasetInput, RunData, RunInfo, RunStatus
+from conveyor.tracking.schemas import (
+    ArtifactInfo,
+    DatasetInput,
+    RunData,
+    RunInfo,
+    RunStatus,
+)
 
 if TYPE_CHECKING:
     from conveyor.core.workspace import Workspace

@@ -25,11 +25,17 @@ from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, NotFound, ValidationError
 from conveyor.tracking import context as run_context
+from conveyor.tracking import tables
 from conveyor.tracking.artifacts import ArtifactLog, artifact_row
 from conveyor.tracking.liveness import is_dead
 from conveyor.tracking.queries import RunQueries
-from conveyor.tracking import tables
-from conveyor.tracking.schemas import KNOWN_KEYS, Experiment, RunInfo, RunStatus, check_key
+from conveyor.tracking.schemas import (
+    KNOWN_KEYS,
+    Experiment,
+    RunInfo,
+    RunStatus,
+    check_key,
+)
 from conveyor.tracking.tables import experiments, runs
 from conveyor.tracking.wal import MetricLog, Point, recover_segments
 
