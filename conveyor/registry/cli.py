@@ -10,7 +10,7 @@ import typer
 from conveyor.cli_support import JsonFlag, console, print_json, print_records, workspace
 from conveyor.errors import ValidationError
 
-models_app = typer.Typer(help="Registered models: versions, aliases, validation, approval.", no_args_is_help=True)
+models_app = typer.Typer(help="Registered models: versions, aliases, validation, approval, packaging.", no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="Registered model name.")]
 Version = Annotated[str, typer.Argument(help="Version number or alias.")]
@@ -260,3 +260,17 @@ def archive(ctx: typer.Context, name: Name, version: Version) -> None:
     """Retire a version that holds no alias."""
     archived = workspace(ctx).registry.archive(name, version)
     console.print(f"archived [bold]{name}[/] version {archived.version}")
+
+
+@models_app.command("package")
+def package(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="NAME@ALIAS, NAME/VERSION or NAME (its champion).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the bundle into (new or empty).")],
+) -> None:
+    """Export a version as a self-contained serving bundle: model files, pinned requirements, serve.py, Dockerfile."""
+    from conveyor.serving.bundle import write_bundle
+
+    bundle = write_bundle(workspace(ctx).registry, model, out)
+    console.print(f"packaged [bold]{bundle.name}[/] version {bundle.version} → {bundle.path} ({bundle.files} files); "
+                  f"run: python {bundle.path / 'serve.py'} --port 8080", soft_wrap=True, highlight=False)
