@@ -3,6 +3,9 @@ URI behind one interface; a tampered file is refused."""
 
 from __future__ import annotations
 
+import shutil
+
+import numpy as np
 import pytest
 from registry_support import CATEGORICAL, NUMERIC, credit_frame, log_version, train
 
@@ -175,3 +178,21 @@ def test_pickled_version_is_marked_unsafe_and_needs_the_opt_in_to_load(workspace
     assert error.value.field == "allow_pickle"
     loaded = conveyor.load_model("models:/odd/1", allow_pickle=True, workspace=workspace)
     assert (loaded.predict(frame) == frame["income"].to_numpy() * 2).all()
+
+
+def test_loads_racing_on_a_fresh_cache_all_succeed(workspace: Workspace) -> None:
+    """Server workers start together and fetch the same model at once: none may see
+    another's half-downloaded file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    workspace.registry.create_registered_model("race", risk_tier="low")
+    log_version(workspace, "race", credit_frame())
+    for attempt in range(3):
+        shutil.rmtree(workspace.model_cache, ignore_errors=True)
+        with ThreadPoolExecutor(6) as pool:
+            loaded = list(pool.map(lambda _: workspace.registry.load_model("models:/race/1"), range(6)))
+        rows = credit_frame(rows=5, seed=2)[NUMERIC + CATEGORICAL]
+        expected = loaded[0].predict_proba(rows)
+        assert all(np.array_equal(p.predict_proba(rows), expected) for p in loaded), attempt
+        manifest = workspace.registry.get_model_version("race", 1).manifest_sha256
+        assert sorted(p.name for p in workspace.model_cache.iterdir()) == [".incoming", manifest]

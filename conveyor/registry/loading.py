@@ -7,7 +7,9 @@ layer verifies every file against the manifest before anything is deserialised.
 
 from __future__ import annotations
 
+import os
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,14 +92,22 @@ def log_and_register(
     return LoggedModel(uri=uri, manifest=manifest, version=version)
 
 
+INCOMING = ".incoming"  # downloads in progress, beside (not inside) the model folders
+
+
 def fetch_model(artifacts: ArtifactStore, manifest_sha256: str, cache: Path) -> tuple[Path, Manifest]:
-    """The model's files in a local folder (downloaded once per manifest) and its manifest."""
+    """The model's files in a local folder (downloaded once per manifest) and its manifest.
+
+    Files are downloaded outside the model folder and moved in whole, so processes loading
+    the same model at once (server workers starting together) never see a partial file."""
     data = artifacts.get_bytes(manifest_sha256)
     manifest = read_manifest(data)
     folder = cache / manifest_sha256
     for item in manifest.files:
         target = folder / item.path
         if not target.exists():
-            artifacts.download(item.sha256, target)
+            incoming = artifacts.download(item.sha256, cache / INCOMING / uuid.uuid4().hex)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(incoming, target)
     return folder, manifest
 

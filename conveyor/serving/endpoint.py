@@ -77,10 +77,6 @@ class Answer:
     inputs: Payload
     features: FeatureReport | None = None
 
-    def inputs_frame(self) -> pd.DataFrame:
-        """The rows as a DataFrame: called by the prediction log's writer, off the hot path."""
-        return self.inputs.frame
-
 
 class ModelEndpoint:
     """A model loaded for serving, with the version it serves."""

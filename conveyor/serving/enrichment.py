@@ -68,8 +68,7 @@ class FeatureEnricher:
             BadRequest: a row lacks a join key the lookup needs.
         """
         store, keys, wanted = self._open()
-        records = payload.records if payload.records is not None else [
-            dict(zip(payload.columns or [], row)) for row in payload.data or []]
+        records = payload.as_records()
         absent = [name for name in wanted if any(name not in row for row in records)]
         if not absent:
             return payload, None

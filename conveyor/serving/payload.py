@@ -66,6 +66,12 @@ class Payload:
             return pd.DataFrame.from_records(self.records)
         return pd.DataFrame(self.data, columns=self.columns)
 
+    def as_records(self) -> list[dict[str, Any]]:
+        """The rows as one dict each (what the prediction log's writer stores)."""
+        if self.records is not None:
+            return self.records
+        return [dict(zip(self.columns or (), row)) for row in self.data or ()]
+
     def value_rows(self, names: list[str]) -> list[list[Any]] | None:
         """Each row's values of ``names``, in that order; None when a row lacks one."""
         if self.records is not None:

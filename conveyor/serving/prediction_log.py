@@ -88,7 +88,7 @@ class PredictionRecord:
     variant: str
     shadow: bool
     latency_ms: float
-    inputs: pd.DataFrame | Callable[[], pd.DataFrame]  # a callable is called by the writer, off the hot path
+    inputs: pd.DataFrame | list[dict[str, Any]] | Callable[[], list[dict[str, Any]]]  # called by the writer
     fetched: list[str]
     predictions: np.ndarray
     probabilities: np.ndarray | None
@@ -348,7 +348,7 @@ class PredictionLog:
 def _group_key(record: PredictionRecord) -> tuple[Any, ...]:
     """What one file shares: UTC day, model, version, deployment, input and fetched columns."""
     return (int(record.time // DAY_S), record.model, record.version, record.deployment,
-            tuple(record.inputs.columns.tolist()), tuple(record.fetched))
+            _input_names(record.inputs), tuple(record.fetched))
 
 
 def _column_names(inputs: tuple[Any, ...], fetched: tuple[str, ...]) -> list[str]:
@@ -390,14 +390,30 @@ def _to_table(records: list[PredictionRecord], columns: list[str]) -> pa.Table:
         fields["score"] = pa.array(proba[:, -1] if width == 2 else proba.max(axis=1))
         offsets = pa.array(np.arange(0, total * width + 1, width, dtype=np.int32))
         fields["probabilities"] = pa.ListArray.from_arrays(offsets, pa.array(proba.ravel()))
-    inputs = np.concatenate([r.inputs.to_numpy(dtype=object) for r in records])
-    for position, name in enumerate(columns):
-        fields[name] = _input_column(inputs[:, position])
+    if all(isinstance(r.inputs, pd.DataFrame) for r in records):
+        inputs = np.concatenate([r.inputs.to_numpy(dtype=object) for r in records])
+        for position, name in enumerate(columns):
+            fields[name] = _input_column(inputs[:, position])
+    else:
+        rows = [row for r in records for row in _records(r.inputs)]
+        for name in columns:
+            fields[name] = _input_column([row.get(name.partition(".")[2]) for row in rows])
     metadata = {"conveyor.classes": json.dumps(list(first.classes), default=str)} if first.classes else None
     return pa.table(fields, metadata=metadata)
 
 
-def _input_column(values: np.ndarray) -> pa.Array:
+def _input_names(inputs: pd.DataFrame | list[dict[str, Any]]) -> tuple[str, ...]:
+    """The input columns of one request: a frame's columns, or every key its rows use."""
+    if isinstance(inputs, pd.DataFrame):
+        return tuple(inputs.columns.tolist())
+    return tuple(dict.fromkeys(key for row in inputs for key in row))
+
+
+def _records(inputs: pd.DataFrame | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return inputs.to_dict(orient="records") if isinstance(inputs, pd.DataFrame) else inputs
+
+
+def _input_column(values: np.ndarray | list[Any]) -> pa.Array:
     """An input column with the type Arrow infers, or strings if requests disagreed on it."""
     try:
         return pa.array(values, from_pandas=True)
