@@ -95,3 +95,19 @@ def test_the_pipelines_benchmark_smoke_run_passes() -> None:
     assert segments.startswith("segments: 6 models;"), result.stdout
     assert len(re.findall(r"\d[\d,.]*× ", segments)) == 6, result.stdout
     assert "Total time" in result.stdout
+
+
+SERVING_BENCH = BENCH.with_name("serving.py")
+
+
+def test_the_serving_benchmark_smoke_run_passes() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SERVING_BENCH), "--smoke", "--skip-competitors"],
+        check=False, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for title in ("Single-row latency:", "Throughput:", "Prediction logging:", "Batch scoring of 200,000 rows"):
+        assert title in result.stdout, f"no table {title!r} in:\n{result.stdout}"
+    assert re.search(r"Conveyor \(prediction log on\), sklearn\s+│\s+p50 [\d.]+ ms · p99", result.stdout), result.stdout
+    assert "output checked (row count, probabilities)" in result.stdout, result.stdout
+    assert "Total time" in result.stdout
