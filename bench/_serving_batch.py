@@ -23,9 +23,16 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from _harness import BENCH_DIR
-from _serving_common import FEATURES, MODELS, REGISTERED, Context, child_env, mib, per_second
+from _serving_common import (
+    FEATURES,
+    MODELS,
+    REGISTERED,
+    Context,
+    child_env,
+    mib,
+    per_second,
+)
 
 CHECKED_ROWS = 10_000  # rows of Conveyor's output compared with the fitted model
 RSS_TARGET = 2**30

@@ -17,9 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
-
 from _harness import BENCH_DIR, Report
+from rich.console import Console
 
 FEATURES = [f"f{i}" for i in range(30)]
 TARGET = "label"

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from rich.console import Console
-
 from _harness import BENCH_DIR
 from _serving_common import REGISTERED, VENVS, Context, child_env, free_port
+from rich.console import Console
 
 READY_SECONDS = 180  # a cold start of BentoML or MLflow on a busy 2-core machine
 SHARED = ("scikit-learn", "lightgbm")  # same versions as this virtualenv: every tool loads the same joblib files

@@ -4,7 +4,7 @@ physical limit, side by side, in one run.
 Usage::
 
     .venv/bin/python bench/serving.py [--smoke] [--repeats N] [--skip-competitors]
-                                      [--scenario latency|throughput|batch|logging]
+                                      [--scenario latency|throughput|batch|logging|enrichment]
 
 Two models, the same for every tool, trained here on 50,000 rows of seeded synthetic
 binary data (scikit-learn ``make_classification``, 30 float columns ``f0``..``f29``): a
@@ -41,11 +41,14 @@ as broken. Scenarios (``_serving_online.py``, ``_serving_batch.py``):
    with a Lua script, installed with apt-get if missing; else a Python generator, said in
    the table); Conveyor must answer every request with 2xx. Targets, on the scikit-learn
    model: Conveyor (prediction log on) ≥ 2× BentoML's best variant and ≥ 10× MLflow;
-3. batch: ``conveyor score --chunk-rows 1000000`` of a 10M-row Parquet file against
+3. batch: ``conveyor score --chunk-rows 250000`` of a 10M-row Parquet file against
    pyarrow batches into ``predict_proba``: rows/s (target ≥ 80% of the limit) and peak
    RSS (target < 1 GiB);
 4. logging: Conveyor's p50 with the prediction log (the default) minus its p50 with
-   ``--no-log``, measured by scenario 1's loop (target < 0.3 ms).
+   ``--no-log``, measured by scenario 1's loop (target < 0.3 ms);
+5. enrichment: one-row requests sending only an entity key (30 features fetched from the
+   SQLite, and the Redis, online store) against requests sending the features, through the
+   server's request path (``_serving_enrichment.py``; target < 0.3 ms at p50).
 
 Latency figures are medians of ``--repeats`` (default 3) in which the variants and the
 limit alternate, so that drift of this shared machine hits all of them; throughput and
@@ -70,18 +73,18 @@ from pathlib import Path
 os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rich.console import Console
-
 import _serving_batch
+import _serving_enrichment
 import _serving_online
 from _harness import Report, scratch
 from _serving_common import Config, Context, prepare
 from _serving_servers import Competitors, conveyor_flags, prepare_competitors
+from rich.console import Console
 from tracking import conveyor_revision
 
 import conveyor
 
-SCENARIOS = ("latency", "throughput", "batch", "logging")
+SCENARIOS = ("latency", "throughput", "batch", "logging", "enrichment")
 # The limit's NumPy rows have no column names, which scikit-learn warns about on every call.
 warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
@@ -104,7 +107,7 @@ def parse_config(argv: list[str] | None, folder: Path) -> Config:
         warmup=20 if smoke else 200,
         duration=2 if smoke else 15,
         batch_rows=200_000 if smoke else 10_000_000,
-        chunk_rows=50_000 if smoke else 1_000_000,
+        chunk_rows=50_000 if smoke else 250_000,
         competitors=not args.skip_competitors,
         scenarios=(args.scenario,) if args.scenario else SCENARIOS,
         folder=folder,
@@ -136,13 +139,16 @@ def main(argv: list[str] | None = None) -> int:
         tools = prepare_competitors(ctx)
         no_log = "--no-log" in conveyor_flags()
         describe(ctx, tools, no_log)
-        if set(cfg.scenarios) - {"batch"}:
+        if set(cfg.scenarios) - {"batch", "enrichment"}:
             console.rule("latency, throughput, logging")
             online = _serving_online.measure(ctx, tools, no_log)
             _serving_online.print_tables(ctx, online)
         if "batch" in cfg.scenarios:
             console.rule("batch")
             _serving_batch.run(ctx)
+        if "enrichment" in cfg.scenarios:
+            console.rule("enrichment")
+            _serving_enrichment.run(ctx)
     console.rule("summary")
     for line in ctx.summary:
         console.print(line, soft_wrap=True)
