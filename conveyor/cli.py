@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from conveyor.core.config import CONFIG_FILE, default_config_text, load_settings
 from conveyor.errors import ConveyorError
@@ -75,5 +76,5 @@ def main() -> None:
     try:
         app()
     except ConveyorError as error:
-        errors.print(f"[red]error:[/] {error.message}", highlight=False, soft_wrap=True, markup=True)
+        errors.print(f"[red]error:[/] {escape(error.message)}", highlight=False, soft_wrap=True, markup=True)
         sys.exit(error.exit_code)

@@ -259,7 +259,7 @@ def test_a_model_input_already_present_is_scored_without_the_feature_service(fea
      "error: --features-service: feature service 'credit_v2' is not applied (conveyor features apply)"),
     (["--timestamp-column", "as_of"], 2, "error: --timestamp-column: the input has no column 'as_of' (columns: "),
     # the CLI prints messages as Rich markup, which swallows the "[ray]" of the extra
-    (["--executor", "ray"], 2, "error: --executor ray needs the ray package: pip install 'conveyor-ml"),
+    (["--executor", "ray"], 2, "error: --executor ray needs the ray package: pip install 'conveyor-ml[ray]'"),
 ], ids=["unknown_service", "no_timestamp_column", "ray_not_installed"])
 def test_the_cli_refuses_bad_feature_and_executor_options_in_one_line(
     featured: Workspace, tmp_path: Path, run_cli, options: list[str], code: int, message: str  # noqa: ANN001
