@@ -13,21 +13,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from features_support import T0, write_parquet
+from features_support import T0
 from registry_support import CATEGORICAL, NUMERIC, credit_frame, log_version
-from sklearn.linear_model import LogisticRegression
+from serving_support import featured_workspace
 
-import conveyor
 from conveyor.core.config import load_settings
 from conveyor.core.workspace import Workspace
 from conveyor.errors import ValidationError
 from conveyor.features import (
-    Entity,
-    Feature,
-    FeatureService,
     FeatureStore,
-    FeatureView,
-    FileSource,
 )
 from conveyor.serving.batch import score_file
 from conveyor.serving.batch_ray import Partition, plan_partitions
@@ -178,11 +172,6 @@ def test_bad_executor_options_are_refused_before_any_row_is_scored(local: Worksp
 
 # --- entity rows joined with a feature service ----------------------------------------------
 
-CUSTOMER = Entity("customer", join_keys=["customer_id"])
-STATS = FeatureView("customer_stats", [CUSTOMER], FileSource("data/stats.parquet"), "event_timestamp",
-                    [Feature("amount", "float64"), Feature("orders", "int64")])
-
-
 def _entity_rows(rng: np.random.Generator, rows: int) -> pd.DataFrame:
     """Customers 0-39 at times after their first stats row (each row gets features)."""
     frame = pd.DataFrame({"request_id": np.arange(rows), "customer_id": rng.integers(0, 40, rows)})
@@ -192,27 +181,8 @@ def _entity_rows(rng: np.random.Generator, rows: int) -> pd.DataFrame:
 
 @pytest.fixture
 def featured(tmp_path: Path) -> Iterator[Workspace]:
-    """A workspace whose 'risk' champion was trained on feature service 'credit_v1'
-    (customer_stats: amount, orders, a row every 10 days per customer)."""
-    root = tmp_path / "ws"
-    root.mkdir()
-    workspace = Workspace(load_settings(root))
-    rng = np.random.default_rng(7)
-    write_parquet(root / "data" / "stats.parquet", pd.DataFrame({
-        "customer_id": np.repeat(np.arange(40), 6),
-        "event_timestamp": (T0 + pd.to_timedelta(np.tile(np.arange(6) * 10, 40), unit="D")).astype("datetime64[us]"),
-        "amount": rng.gamma(2.0, 50.0, 240),
-        "orders": rng.integers(0, 20, 240),
-    }))
-    with FeatureStore(workspace=workspace) as store:
-        store.apply([CUSTOMER, STATS, FeatureService("credit_v1", [STATS])])
-        training = store.get_historical_features(_entity_rows(rng, 400), "credit_v1").to_df()
-    features = training[["amount", "orders"]]
-    label = (features["amount"] / 100 + features["orders"] / 10 + rng.normal(0, 0.5, len(features)) > 2).astype(int)
-    with conveyor.start_run("batch-features", workspace=workspace) as run:
-        logged = run.log_model(LogisticRegression().fit(features, label), "model", training_data=features, target=label)
-    workspace.registry.create_model_version("risk", logged.uri, feature_service="credit_v1")
-    workspace.registry.set_alias("risk", "champion", 1)
+    """A workspace whose 'risk' champion was trained on feature service 'credit_v1'."""
+    workspace = featured_workspace(tmp_path / "ws")
     yield workspace
     workspace.close()
 
