@@ -83,6 +83,23 @@ def _merged(parts: list[tuple[Assignment, Answer]], rows: int) -> dict[str, Any]
     return body
 
 
+def _features(parts: list[tuple[Assignment, Answer]]) -> dict[str, Any] | None:
+    """One feature report for the request, rows numbered as the client sent them."""
+    merged: dict[str, Any] | None = None
+    for assignment, answer in parts:
+        report = answer.features
+        if report is None:
+            continue
+        merged = merged or {"service_columns": [], "missing": {}, "stale": {}}
+        merged["service_columns"] = list(dict.fromkeys(merged["service_columns"] + report.fetched))
+        positions = assignment.rows
+        for kind, found in (("missing", report.missing), ("stale", report.stale)):
+            for name, rows in found.items():
+                sent = rows if positions is None else [positions[row] for row in rows]
+                merged[kind][name] = sorted(merged[kind].get(name, []) + sent)
+    return merged
+
+
 def _body(answer: Answer, variant: Variant) -> dict[str, Any]:
     endpoint = variant.endpoint
     if answer.probabilities is None:
@@ -157,9 +174,9 @@ class ModelServer:
         request_id = new_request_id()
         body = _body(parts[0][1], parts[0][0].variant) if len(parts) == 1 else _merged(parts, len(payload))
         body.update(model=served.name, request_id=request_id)
-        reports = [answer.features.to_dict() for _, answer in parts if answer.features is not None]
-        if reports:
-            body["features"] = reports[0] if len(reports) == 1 else reports
+        features = _features(parts)
+        if features is not None:
+            body["features"] = features
         if served.deployment is not None:
             body.update(deployment=served.deployment, revision=served.revision)
         response = _json(body)

@@ -59,13 +59,18 @@ def output_classes(predictor: Predictor) -> list[Any] | None:
     return list(outputs.classes) if outputs is not None and outputs.classes else None
 
 
+def labels(classes: list[Any], proba: np.ndarray) -> np.ndarray:
+    """Each row's most probable class."""
+    return np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+
+
 def predict_rows(predictor: Predictor, frame: pd.DataFrame, classes: list[Any] | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Predictions and, for classifiers, probabilities, from one model call: a classifier's
     labels are read off its probabilities."""
     if classes is None:
         return predictor.predict(frame), None
     proba = predictor.predict_proba(frame)
-    return np.asarray(classes, dtype=object)[proba.argmax(axis=1)], proba
+    return labels(classes, proba), proba
 
 
 @dataclass
@@ -128,7 +133,7 @@ class ModelEndpoint:
                 out = self.encoder.predict(rows)
                 if self.classes is None:
                     return Answer(out, None, payload, report)
-                return Answer(self._labels(out), out, payload, report)
+                return Answer(labels(self.classes, out), out, payload, report)
         frame = payload.frame
         try:
             predictions, proba = predict_rows(self.predictor, frame, self.classes)
@@ -137,6 +142,3 @@ class ModelEndpoint:
             found += report.problems() if report is not None else []
             raise BadRequest(found or [Problem(exc.field or "body", exc.message)]) from None
         return Answer(predictions, proba, payload, report)
-
-    def _labels(self, proba: np.ndarray) -> np.ndarray:
-        return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from conveyor.features.lookup import MISSING, OUTSIDE_TTL
 from conveyor.serving.payload import Payload, Problem, refuse
@@ -28,10 +28,6 @@ class FeatureReport:
     fetched: list[str]
     missing: dict[str, list[int]] = field(default_factory=dict)
     stale: dict[str, list[int]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``features`` part of an answer."""
-        return {"service_columns": self.fetched, "missing": self.missing, "stale": self.stale}
 
     def problems(self) -> list[Problem]:
         """One problem per feature the store could not give, for a refused request."""

@@ -63,10 +63,13 @@ def update(ctx: typer.Context, name: Name,
     """Change the policy, split, shadows or key: running servers swap within a poll interval."""
     service = workspace(ctx).deployments
     current = service.get(name).spec
-    spec = _spec(model or current.model, policy or current.policy,
-                 traffic or [f"{r.target}={r.weight:g}" for r in current.traffic],
-                 shadow if shadow is not None else (current.shadow if (policy or current.policy) == "shadow" else []),
-                 key if key is not None else (current.key if (policy or current.policy) == "ab" else None))
+    policy = policy or current.policy
+    if shadow is None and policy == "shadow":
+        shadow = current.shadow
+    if key is None and policy == "ab":
+        key = current.key
+    spec = _spec(model or current.model, policy, traffic or [f"{r.target}={r.weight:g}" for r in current.traffic],
+                 shadow, key)
     console.print(f"updated {_summary(service.update(name, spec))}")
 
 
