@@ -4,6 +4,7 @@ from alembic import context
 
 import conveyor.features.tables
 import conveyor.governance.tables
+import conveyor.monitoring.tables
 import conveyor.pipelines.tables
 import conveyor.registry.tables
 import conveyor.serving.deployments.tables
