@@ -8,23 +8,30 @@ import json
 import math
 import re
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 import plotly.graph_objects as go
 import pytest
 
-from conveyor.monitoring.report import MAX_BINS, MAX_LEVELS, plotly_bundle, render_json, render_report
+from conveyor.monitoring.report import (
+    MAX_BINS,
+    MAX_LEVELS,
+    plotly_bundle,
+    render_json,
+    render_report,
+)
 
 HOSTILE = "<script>alert(1)</script>"
-CHART_SCRIPT = re.compile(r'<script type="application/json" id="(chart-\d+)">(.*?)</script>', re.S)
-BUNDLE_SCRIPT = re.compile(r'<script type="application/octet-stream" id="plotly-gzip-base64">(.*?)</script>', re.S)
+CHART_SCRIPT = re.compile(r'<script type="application/json" id="(chart-\d+)">(.*?)</script>', re.DOTALL)
+BUNDLE_SCRIPT = re.compile(r'<script type="application/octet-stream" id="plotly-gzip-base64">(.*?)</script>', re.DOTALL)
 
 
 def normal_histogram(mean: float, scale: float, bins: int) -> dict[str, list[float]]:
     """Shares of a normal distribution on ``bins`` equal bins over ``mean ± 4 scale``."""
     edges = [mean - 4 * scale + 8 * scale * i / bins for i in range(bins + 1)]
     cdf = [0.5 * (1 + math.erf((edge - mean) / (scale * math.sqrt(2)))) for edge in edges]
-    return {"edges": edges, "shares": [high - low for low, high in zip(cdf, cdf[1:], strict=False)]}
+    return {"edges": edges, "shares": [high - low for low, high in pairwise(cdf)]}
 
 
 def level_shares(levels: int, decay: float) -> dict[str, list[Any]]:

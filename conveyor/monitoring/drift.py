@@ -28,7 +28,12 @@ from conveyor.monitoring.profiling import (
 )
 from conveyor.monitoring.sketch import NumericSketch, Profile
 from conveyor.monitoring.sources import relation
-from conveyor.monitoring.stattests import CATEGORICAL, DEFAULT_THRESHOLDS, NUMERIC, P_VALUE_TESTS
+from conveyor.monitoring.stattests import (
+    CATEGORICAL,
+    DEFAULT_THRESHOLDS,
+    NUMERIC,
+    P_VALUE_TESTS,
+)
 
 SMALL_SAMPLE = 1000
 DRIFT_COLUMNS = ["column", "type", "test", "statistic", "p_value", "threshold", "drifted"]

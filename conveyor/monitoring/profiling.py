@@ -13,7 +13,6 @@ import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 import numpy as np
@@ -22,7 +21,7 @@ import pyarrow.compute as pc
 
 from conveyor.errors import ValidationError
 from conveyor.monitoring.sketch import CategoricalSketch, NumericSketch, Profile, Sketch
-from conveyor.monitoring.sources import batches, quote, relation, sample, schema
+from conveyor.monitoring.sources import batches, quote, sample, schema
 
 GRID = 1000
 

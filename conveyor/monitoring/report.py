@@ -16,6 +16,7 @@ import math
 from datetime import UTC, date, datetime
 from functools import cache
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 import jinja2
@@ -108,7 +109,18 @@ def render_report(data: dict[str, Any]) -> str:
     missing or empty section says there is nothing to show instead of failing.
 
     Args:
-        data: the monitoring results; see the module tests for the keys it reads.
+        data: the monitoring results as plain data (numpy values and datetimes are
+            accepted): ``model``, ``version``, ``generated_at``, ``window`` (``start``,
+            ``end``), ``summary`` (``rows``, ``reference_rows``, ``drifted_columns``,
+            ``columns``, ``share_drifted``, ``dataset_drift``, ``labelled_rows``), and
+            lists of rows: ``drift`` (``column``, ``type``, ``test``, ``statistic``,
+            ``p_value``, ``threshold``, ``drifted``, and ``reference`` and ``current``
+            as ``edges`` and ``shares`` for numeric columns or ``levels`` and
+            ``shares`` for categorical ones), ``quality`` (``column``, ``check``,
+            ``reference``, ``current``, ``status``), ``series`` (``metric``,
+            ``column``, ``points`` of ``window_end``, ``value``, ``threshold``,
+            ``status``) and ``alerts`` (``rule``, ``severity``, ``state``,
+            ``metric``, ``value``, ``since``, ``message``).
 
     Returns:
         The page, about 2 MB plus a few kB per column.
@@ -199,12 +211,12 @@ def _histogram_trace(name: str, color: str, side: dict[str, Any]) -> dict[str, A
     drawn = _drawable_edges(edges)
     if drawn is None:
         return None
-    labels = [_bin_label(low, high) for low, high in zip(edges, edges[1:], strict=False)]
+    labels = [_bin_label(low, high) for low, high in pairwise(edges)]
     return {
         "type": "bar",
         "name": name,
-        "x": [_round((low + high) / 2, 6) for low, high in zip(drawn, drawn[1:], strict=False)],
-        "width": [_round(high - low, 6) for low, high in zip(drawn, drawn[1:], strict=False)],
+        "x": [_round((low + high) / 2, 6) for low, high in pairwise(drawn)],
+        "width": [_round(high - low, 6) for low, high in pairwise(drawn)],
         "y": [_round(share) for share in shares],
         "text": labels,
         "textposition": "none",
@@ -225,7 +237,7 @@ def _drawable_edges(edges: list[Any]) -> list[float] | None:
         drawn[0] = drawn[1] - (drawn[2] - drawn[1] if len(drawn) > 2 and drawn[2] is not None else 1.0)
     if drawn[-1] is None:
         drawn[-1] = drawn[-2] + (drawn[-2] - drawn[-3] if len(drawn) > 2 else 1.0)
-    if any(high < low for low, high in zip(drawn, drawn[1:], strict=False)):
+    if any(high < low for low, high in pairwise(drawn)):
         return None
     return drawn
 

@@ -28,7 +28,8 @@ class NumericSketch:
 
     ``counts`` has one more slot than ``edges``: slot 0 holds values up to ``edges[0]``,
     slot ``i`` values in ``(edges[i-1], edges[i]]`` and the last slot values above
-    ``edges[-1]``. ``below_sum`` and ``above_sum`` are the sums of the first and last slot.
+    ``edges[-1]``. ``below_sum`` and ``above_sum`` are the sums of the first and last slot;
+    ``under`` counts the values strictly below ``edges[0]`` (out of the reference's range).
     """
 
     edges: np.ndarray
@@ -41,6 +42,7 @@ class NumericSketch:
     max: float = float("-inf")
     below_sum: float = 0.0
     above_sum: float = 0.0
+    under: int = 0
 
     kind = "numeric"
 
@@ -73,6 +75,7 @@ class NumericSketch:
             return
         below_edge = np.searchsorted(ordered, self.edges, side="right")
         self.counts += np.diff(below_edge, prepend=0, append=len(ordered))
+        self.under += int(np.searchsorted(ordered, self.edges[0], side="left"))
         self.below_sum += float(ordered[: below_edge[0]].sum())
         self.above_sum += float(ordered[below_edge[-1] :].sum())
         mean = float(ordered.mean())
@@ -93,6 +96,7 @@ class NumericSketch:
         self.nulls += other.nulls
         self.below_sum += other.below_sum
         self.above_sum += other.above_sum
+        self.under += other.under
         if other.count:
             self._merge_moments(other.count, other.mean, other.m2)
         self.min = min(self.min, other.min)
@@ -107,7 +111,7 @@ class NumericSketch:
         return {
             "kind": "numeric", "edges": _pack(self.edges), "counts": _pack(self.counts), "nulls": self.nulls,
             "count": self.count, "mean": self.mean, "m2": self.m2, "min": _finite(self.min), "max": _finite(self.max),
-            "below_sum": self.below_sum, "above_sum": self.above_sum,
+            "below_sum": self.below_sum, "above_sum": self.above_sum, "under": self.under,
         }
 
     @classmethod
@@ -118,7 +122,7 @@ class NumericSketch:
             count=data["count"], mean=data["mean"], m2=data["m2"],
             min=float("inf") if data["min"] is None else data["min"],
             max=float("-inf") if data["max"] is None else data["max"],
-            below_sum=data["below_sum"], above_sum=data["above_sum"],
+            below_sum=data["below_sum"], above_sum=data["above_sum"], under=data["under"],
         )
 
 

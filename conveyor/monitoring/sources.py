@@ -1,5 +1,5 @@
-"""The data a check reads: DataFrames, Arrow tables or Parquet/CSV paths (globs too),
-opened as DuckDB relations so every input streams as Arrow batches in bounded memory."""
+"""The data a check reads: DataFrames, Arrow tables, Parquet/CSV paths (globs too) or
+DuckDB relations, opened as relations so every input streams as Arrow batches in bounded memory."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import pyarrow as pa
 
 from conveyor.errors import ValidationError
 
-DataInput = pd.DataFrame | pa.Table | str | Path
 BATCH_ROWS = 262_144
 SAMPLE_ROWS = 100_000
 
@@ -37,6 +36,8 @@ def relation(con: duckdb.DuckDBPyConnection, data: Any, field: str) -> duckdb.Du
     Raises:
         ValidationError: ``data`` is of another type, or names no readable file.
     """
+    if isinstance(data, duckdb.DuckDBPyRelation):
+        return data
     if isinstance(data, pd.DataFrame):
         return con.from_arrow(pa.Table.from_pandas(data, preserve_index=False))
     if isinstance(data, pa.Table | pa.RecordBatch):

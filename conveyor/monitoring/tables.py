@@ -4,7 +4,17 @@ the platform events other capabilities consume."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Float, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 
 from conveyor.core.db.base import ID, SHA, metadata_obj
 

@@ -53,7 +53,7 @@ def log_model(
 
     With ``training_data`` (the features the model was fitted on) the signature is
     inferred from it (and ``target``), and its profile is kept as the reference for
-    population stability in validation and monitoring.
+    population stability in validation, and with the model's outputs on it, for monitoring.
     """
     tracking.get_run_info(run_id)
     if training_data is not None:
@@ -71,9 +71,12 @@ def log_model(
             tracking.log_bytes(run_id, (root / item.path).read_bytes(), f"{name}/{item.path}", "model")
         if training_data is not None:
             from conveyor.governance.validation import DataProfile
+            from conveyor.monitoring.reference import REFERENCE_FILE, build_reference
 
             profile = DataProfile.from_frame(training_data).model_dump_json().encode()
             tracking.log_bytes(run_id, profile, f"{name}/{PROFILE_FILE}", "model")
+            reference = build_reference(training_data, model).to_bytes()
+            tracking.log_bytes(run_id, reference, f"{name}/{REFERENCE_FILE}", "model")
         tracking.log_bytes(run_id, (root / MANIFEST_FILE).read_bytes(), f"{name}/{MANIFEST_FILE}", "model")
     return manifest
 

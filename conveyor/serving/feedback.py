@@ -165,6 +165,23 @@ class FeedbackService:
                                 .order_by(table.row)).all()
         return [Feedback(request_id=r.request_id, row=r.row, label=r.label, time=r.time / 1000) for r in rows]
 
+    def between(self, first_request_id: str, last_request_id: str) -> pa.Table:
+        """Labels of the requests with ids in ``[first, last]`` (ids grow with time, so this
+        is the feedback of a time window), as columns request_id, row, label (text:
+        strings as they are, other JSON values as JSON) and label_time."""
+        table = prediction_feedback.c
+        query = select(table.request_id, table.row, table.label, table.time).where(
+            table.request_id >= first_request_id.lower(), table.request_id <= last_request_id.lower())
+        with self.store.read() as conn:
+            rows = conn.execute(query).all()
+        return pa.table({
+            "request_id": pa.array([r.request_id for r in rows], pa.string()),
+            "row": pa.array([r.row for r in rows], pa.int64()),
+            "label": pa.array([r.label if isinstance(r.label, str) else orjson.dumps(r.label).decode() for r in rows],
+                              pa.string()),
+            "label_time": pa.array([r.time for r in rows], pa.timestamp("ms", tz="UTC")),
+        })
+
     def count(self) -> int:
         """How many (request id, row) pairs have a label."""
         with self.store.read() as conn:

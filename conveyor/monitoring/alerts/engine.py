@@ -268,9 +268,9 @@ class AlertService:
         if reading.breach:
             values["last_fired_at"] = at
         if state is None:
-            created = conn.execute(self.store.dialect.insert(alert_states)
-                                   .values(rule=rule, model=model, **values).on_conflict_do_nothing())
-            return created.rowcount == 1
+            created = conn.execute(self.store.dialect.insert(alert_states).values(rule=rule, model=model, **values)
+                                   .on_conflict_do_nothing().returning(alert_states.c.rule))
+            return created.first() is not None
         table = alert_states.c
         changed = conn.execute(update(alert_states).where(
             table.rule == rule, table.model == model, table.state == state.state, table.since == state.since,

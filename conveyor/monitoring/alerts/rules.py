@@ -34,7 +34,7 @@ from pydantic import (
 from conveyor.errors import ValidationError
 
 # The checks a monitoring run writes to ``monitor_results``; a metric names one of them.
-CHECKS = ("data_drift", "prediction_drift", "dataset_drift", "data_quality", "model_quality", "operations",
+CHECKS = ("volume", "data_drift", "prediction_drift", "dataset_drift", "data_quality", "model_quality", "operations",
           "business", "freshness")
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
