@@ -14,6 +14,7 @@ from conveyor.core.config import CONFIG_FILE, default_config_text, load_settings
 from conveyor.errors import ConveyorError
 from conveyor.features.cli import features_app
 from conveyor.governance.cli import audit_app
+from conveyor.monitoring.cli import monitor_app
 from conveyor.pipelines.cli import pipeline_app, reproduce
 from conveyor.registry.cli import models_app
 from conveyor.serving.cli import score, serve
@@ -35,6 +36,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(deploy_app, name="deploy")
+app.add_typer(monitor_app, name="monitor")
 runs_app.command("reproduce")(reproduce)
 app.command("serve")(serve)
 app.command("score")(score)

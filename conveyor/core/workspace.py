@@ -17,6 +17,7 @@ from conveyor.core.db import MetadataStore
 
 if TYPE_CHECKING:
     from conveyor.governance import Actor, AuditLog
+    from conveyor.monitoring.service import MonitoringService
     from conveyor.registry.service import RegistryService
     from conveyor.serving.deployments import DeploymentService
     from conveyor.tracking.service import TrackingService
@@ -69,6 +70,13 @@ class Workspace:
         from conveyor.serving.deployments import DeploymentService
 
         return DeploymentService(self.metadata, self.registry, self.audit, self.actor)
+
+    @functools.cached_property
+    def monitoring(self) -> MonitoringService:
+        """Checks on the prediction log, their stored results and alerts."""
+        from conveyor.monitoring.service import MonitoringService
+
+        return MonitoringService(self)
 
     @functools.cached_property
     def audit(self) -> AuditLog:

@@ -1,0 +1,65 @@
+"""What a monitoring report shows, gathered from stored results: the newest run's
+drift per column with both distributions, its data quality, every series over time
+and the alerts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from conveyor.core.db.base import now_ms
+from conveyor.monitoring.windows import iso
+
+if TYPE_CHECKING:
+    from conveyor.monitoring.service import MonitoringService
+
+SERIES_CHECKS = ("dataset_drift", "prediction_drift", "model_quality", "operations", "business", "freshness", "volume")
+SKIPPED_STATISTICS = ("drifted", "labelled_rows")
+
+
+def report_data(service: MonitoringService, model: str) -> dict[str, Any]:
+    """The report's content for a model (``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION``)."""
+    name = model.split("@")[0].split("/")[0]
+    run = service.results.latest_run(name)
+    history = service.history(name)
+    window_points = history[(history["window_end"].astype("int64") // 10**6 == run["window_end"])
+                            & (history["window_start"].astype("int64") // 10**6 == run["window_start"])]
+    quality = [
+        {"column": row["column"], "check": row["statistic"], "reference": row["threshold"], "current": row["value"],
+         "status": row["status"]}
+        for row in window_points[window_points["check"] == "data_quality"].to_dict("records")
+    ]
+    series = []
+    chosen = history[history["check"].isin(SERIES_CHECKS) & ~history["statistic"].isin(SKIPPED_STATISTICS)]
+    for (check, statistic, column), points in chosen.groupby(["check", "statistic", "column"], sort=True):
+        series.append({"metric": f"{check}.{statistic}", "column": column, "points": [
+            {"window_end": iso(int(p["window_end"].timestamp() * 1000)), "value": p["value"],
+             "threshold": p["threshold"], "status": p["status"]} for p in points.to_dict("records")]})
+    detail = service.detail(run)
+    return {
+        "model": name, "version": run["version"], "generated_at": iso(now_ms()),
+        "window": {"start": iso(run["window_start"]), "end": iso(run["window_end"])},
+        "summary": {**run["summary"], "labelled_rows": _labelled(window_points)},
+        "drift": detail.get("drift", []) + detail.get("prediction_drift", []),
+        "quality": quality, "series": series, "alerts": _alerts(service, name),
+    }
+
+
+def _labelled(points: Any) -> int | None:
+    found = points[(points["check"] == "model_quality") & (points["statistic"] == "labelled_rows")]
+    return int(found["value"].iloc[-1]) if len(found) else None
+
+
+def _alerts(service: MonitoringService, model: str) -> list[dict[str, Any]]:
+    alerts = service.alerts
+    rules = {rule.name: rule for rule in alerts.list_rules()}
+    rows = []
+    for state in alerts.states(model):
+        rule = rules.get(state.rule)
+        if rule is None:
+            continue
+        condition = f"{rule.op} {rule.threshold}" if rule.op else f"status {rule.status}"
+        rows.append({"rule": state.rule, "severity": rule.severity, "state": state.state, "metric": rule.metric,
+                     "value": state.value, "since": iso(state.since),
+                     "message": f"{rule.metric}{f' [{rule.column}]' if rule.column else ''} {condition}"})
+    return rows
+
