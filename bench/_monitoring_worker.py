@@ -161,7 +161,7 @@ def conveyor_run(reference: Any, current: Any, executor: str | None) -> Columns:
 
 def conveyor_html(reference: Any, current: Any, path: Path) -> tuple[int | None, float, str]:
     """Size of Conveyor's HTML drift report, seconds to build it, and a note when it cannot."""
-    import conveyor.monitoring as monitoring
+    from conveyor import monitoring
 
     make_data = getattr(monitoring, "drift_report_data", None)
     if make_data is None:
@@ -214,11 +214,11 @@ def main() -> None:
         out["version"] = __import__("scipy").__version__
     elif tool == "evidently":
         evidently_run(*warm, numeric, categorical)
-        run = lambda: evidently_run(reference, current, numeric, categorical)  # noqa: E731
+        run = lambda: evidently_run(reference, current, numeric, categorical)
         out["version"] = __import__("evidently").__version__
     elif tool == "conveyor":
         conveyor_run(*warm, args.get("executor"))
-        run = lambda: conveyor_run(reference, current, args.get("executor"))  # noqa: E731
+        run = lambda: conveyor_run(reference, current, args.get("executor"))
         out["version"] = __import__("conveyor").__version__
     else:
         raise SystemExit(f"unknown tool {tool!r}")

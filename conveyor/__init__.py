@@ -36,6 +36,7 @@ from conveyor.features import (
     SqlSource,
 )
 from conveyor.governance import AuditVerification
+from conveyor.monitoring.drift import drift
 from conveyor.pipelines.outputs import PipelineResult
 from conveyor.pipelines.spec import Pipeline
 from conveyor.registry import (
@@ -95,6 +96,7 @@ __all__ = [
     "create_experiment",
     "create_registered_model",
     "delete_alias",
+    "drift",
     "get_metric_history",
     "get_model_version",
     "get_registered_model",

@@ -6,6 +6,6 @@ series clears, delivering through an outbox to a log, signed webhooks or platfor
 """
 
 from conveyor.monitoring.alerts.engine import AlertEvent, AlertService
-from conveyor.monitoring.alerts.rules import AlertRule, load_rules
+from conveyor.monitoring.alerts.rules import AlertRule, load_rules, parse_rule
 
-__all__ = ["AlertEvent", "AlertRule", "AlertService", "load_rules"]
+__all__ = ["AlertEvent", "AlertRule", "AlertService", "load_rules", "parse_rule"]
