@@ -40,7 +40,7 @@ def ensure_evidently(console: Console, log: Path) -> tuple[Path | None, str]:
     def version() -> str | None:
         if not python.exists():
             return None
-        done = subprocess.run([str(python), "-c", probe], capture_output=True, text=True)
+        done = subprocess.run([str(python), "-c", probe], check=False, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else None
 
     found = version()

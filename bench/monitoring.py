@@ -216,7 +216,7 @@ def run_size(bench: Bench, rows: int) -> None:
     cfg, console, report = bench.cfg, bench.console, bench.report
     from_files = rows > IN_MEMORY_MAX
     console.rule(f"{rows:,} rows per side" + (" from Parquet" if from_files else ""))
-    reference, current, written = data.ensure_files(rows)
+    reference, _, written = data.ensure_files(rows)
     if written is not None:
         console.print(f"  [dim]wrote {rows:,} rows per side to {reference.parent} in {written:,.1f} s "
                       f"({size(reference.stat().st_size)} per side)[/]")
@@ -317,8 +317,8 @@ def html_rows(conveyor_run: Outcome, evidently: Outcome | None) -> list[tuple[st
         else:
             rows.append(("HTML report: Conveyor render_report(drift_report_data(...))", "—", ours["html_note"]))
     if theirs is not None and theirs["html_bytes"]:
-        rows.append(("HTML report: Evidently snapshot.save_html", f"{size(theirs['html_bytes'])} "
-                     f"(written in {seconds(theirs['html_seconds'])})", f"{len(data.COLUMNS)} columns"))
+        written = f"{size(theirs['html_bytes'])} (written in {seconds(theirs['html_seconds'])})"
+        rows.append(("HTML report: Evidently snapshot.save_html", written, f"{len(data.COLUMNS)} columns"))
     return rows
 
 

@@ -81,7 +81,9 @@ def main() -> None:
     test = loans[loans["event_timestamp"] >= loans["event_timestamp"].quantile(0.8)]
     if promote(result, test):
         serve_online(store, test)
-        serve_http(test)
+        started = time.time()
+        served_ids = serve_http(test)
+        monitor(test, served_ids, started)
 
 
 def show_trials(result: conveyor.PipelineResult) -> None:
@@ -167,9 +169,10 @@ def serve_online(store: conveyor.FeatureStore, holdout: pd.DataFrame) -> None:
     console.print(table)
 
 
-def serve_http(holdout: pd.DataFrame, requests: int = 300) -> None:
+def serve_http(holdout: pd.DataFrame, requests: int = 300, title: str = "HTTP") -> list[str]:
     """Serve the champion over HTTP (what `conveyor serve credit-risk@champion` starts), send
-    one-row requests over a keep-alive connection and show their latency."""
+    one-row requests over a keep-alive connection and show their latency; returns the
+    request ids (every answer is in the prediction log under its id)."""
     import http.client
     import socket
     import threading
@@ -191,21 +194,80 @@ def serve_http(holdout: pd.DataFrame, requests: int = 300) -> None:
     columns = [spec.name for spec in model.signature.inputs]
     rows = holdout[columns].head(requests)
     connection = http.client.HTTPConnection("127.0.0.1", port)
-    latencies, answer = [], {}
+    latencies, answer, ids = [], {}, []
     for record in rows.to_dict(orient="records"):
         body = orjson.dumps({"instances": [record]}, option=orjson.OPT_SERIALIZE_NUMPY)
         started = time.perf_counter()
         connection.request("POST", f"/v1/models/{MODEL}/predict", body, {"content-type": "application/json"})
         answer = orjson.loads(connection.getresponse().read())
+        ids.append(answer["request_id"])
         latencies.append((time.perf_counter() - started) * 1000)
     connection.close()
     server.should_exit = True
     thread.join()
     p50, p99 = np.percentile(latencies, [50, 99])
-    console.print(f"HTTP: {len(latencies)} one-row requests to POST /v1/models/{MODEL}/predict (version "
+    console.print(f"{title}: {len(latencies)} one-row requests to POST /v1/models/{MODEL}/predict (version "
                   f"{answer['version']}): p50 {p50:.2f} ms, p99 {p99:.2f} ms; last answer PD "
                   f"{answer['probabilities'][0][1]:.3f}, request id {answer['request_id'][:12]}")
-    console.print(f"Serve it yourself: [bold].venv/bin/conveyor -w examples serve {MODEL}@champion --port 8000[/]")
+    return ids
+
+
+def later_period(holdout: pd.DataFrame, rows: int = 600) -> pd.DataFrame:
+    """Applicants of a later period. The loans carry no real dates, so the shift is induced,
+    reproducibly: draw with more weight on riskier applicants (higher interest rate, and
+    those who turned out bad), as when a lender's marketing reaches a riskier population."""
+    rng = np.random.default_rng(SEED + 1)
+    risk = holdout["int_rate"].rank(pct=True).to_numpy() ** 3 * np.where(holdout["bad"] == 1, 6.0, 1.0)
+    picked = rng.choice(len(holdout), size=rows, replace=True, p=risk / risk.sum())
+    return holdout.iloc[picked].reset_index(drop=True)
+
+
+def monitor(holdout: pd.DataFrame, served_ids: list[str], started: float) -> None:
+    """Label the first period's predictions, serve a shifted later period, then monitor both
+    windows of the prediction log against the champion's training reference, with an alert
+    rule on dataset drift, and write the HTML report."""
+    from conveyor.monitoring.alerts import parse_rule
+    from conveyor.serving.feedback import Feedback
+
+    monitoring = builder.monitoring
+    monitoring.feedback.record([Feedback(request_id=request_id, label=int(bad), time=time.time())
+                                for request_id, bad in zip(served_ids, holdout["bad"].head(len(served_ids)))])
+    monitoring.define_metric("approval_rate", MODEL, "SELECT avg((score < 0.2)::INT) FROM predictions",
+                             "share of applicants below the 20% PD cut-off")
+    monitoring.alerts.put_rule(parse_rule({
+        "name": "credit-risk-drift", "model": MODEL, "metric": "dataset_drift.share_drifted", "op": ">=",
+        "threshold": 0.3, "severity": "critical", "channels": [{"type": "log"}, {"type": "event"}]}))
+    middle = time.time()
+    shifted = later_period(holdout)
+    console.print(f"later period: {len(shifted)} applicants drawn with more weight on riskier ones "
+                  f"(mean interest rate {shifted['int_rate'].mean():.1f}% vs {holdout['int_rate'].mean():.1f}%, "
+                  "an induced shift: the data set has no real dates)")
+    serve_http(shifted, requests=len(shifted), title="HTTP, later period")
+    table = Table(title="Monitoring credit-risk@champion against its training reference", title_justify="left")
+    for column in ("window", "rows", "drifted columns", "approval rate", "ROC AUC (labelled rows)", "alert"):
+        table.add_column(column)
+    for name, since, until in (("served period", started, middle), ("later period", middle, time.time())):
+        [run] = monitoring.run(f"{MODEL}@champion", since=since, until=until)
+        points = {(p.metric, p.column): p for p in run.points}
+        drifted = sorted(p.column for p in run.points if p.check == "data_drift" and p.statistic == "drifted" and p.value)
+        auc, labelled = points[("model_quality.roc_auc", "")], points[("model_quality.labelled_rows", "")]
+        state = next((s.state for s in monitoring.alerts.states(MODEL) if s.rule == "credit-risk-drift"), "ok")
+        table.add_row(name, f"{run.summary['rows']:,}", f"{len(drifted)}/{run.summary['columns']}: {', '.join(drifted[:4])}",
+                      f"{points[('business.approval_rate', '')].value:.1%}",
+                      f"{auc.value:.3f} ({labelled.value:.0f})" if auc.value is not None else f"{auc.status} ({labelled.value:.0f})",
+                      f"[red]{state}[/]" if state == "firing" else state)
+    console.print(table)
+    from conveyor.monitoring.report import render_report
+    from conveyor.monitoring.reporting import report_data
+
+    REPORTS.mkdir(exist_ok=True)
+    page = REPORTS / "monitoring.html"
+    page.write_text(render_report(report_data(monitoring, MODEL)))
+    fired = [d for d in monitoring.alerts.deliveries(rule="credit-risk-drift") if d.event == "firing"]
+    console.print(f"alert [bold]credit-risk-drift[/] (dataset drift share >= 0.3): {len(fired)} firing delivery(ies) "
+                  f"to {', '.join(sorted({d.channel for d in fired}))}; drift report: {page} ({page.stat().st_size / 1e6:.1f} MB)")
+    console.print(f"Serve it yourself: [bold].venv/bin/conveyor -w examples serve {MODEL}@champion --port 8000[/]; "
+                  f"monitor it: [bold].venv/bin/conveyor -w examples monitor run {MODEL} --window 1d[/]")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def test_the_monitoring_benchmark_smoke_run_passes() -> None:
     rows = _rows(result.stdout)
     conveyor = [row for row in rows if row[0].startswith("Conveyor conveyor.drift(")]
     assert len(conveyor) == 1, result.stdout
-    tool, figure, ratio = conveyor[0]
+    _, figure, ratio = conveyor[0]
     assert re.fullmatch(r"\d[\d,]*\.\d+ s · peak RSS \d[\d,.]* [KMG]iB", figure), figure
     assert "flagged = injected ✓" in ratio, ratio
     assert re.search(r"× (?:faster|slower) than the limit", ratio), ratio

@@ -38,7 +38,8 @@ Model = Annotated[str, typer.Argument(help="NAME@ALIAS, NAME/VERSION or NAME (it
 def run(
     ctx: typer.Context,
     model: Model,
-    window: Annotated[str, typer.Option(help="Window length: 30m, 6h, 1d, 1w.")] = "1d",
+    window: Annotated[str | None, typer.Option(help="Window length: 30m, 6h, 1d, 1w; default: --since to --until "
+                                                     "as one window, else the last day.")] = None,
     since: Annotated[str | None, typer.Option(help="Start of the range (ISO 8601); default: one window ago.")] = None,
     until: Annotated[str | None, typer.Option(help="End of the range (ISO 8601); default: now.")] = None,
     step: Annotated[str | None, typer.Option(help="Rolling windows: one WINDOW long ending every STEP.")] = None,

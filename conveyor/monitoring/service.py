@@ -125,7 +125,7 @@ class MonitoringService:
             conn.execute(upsert.on_conflict_do_update(index_elements=["model", "version"], set_=row))
         return reference
 
-    def run(self, model: str, window: str = "1d", since: Any = None, until: Any = None, step: str | None = None,
+    def run(self, model: str, window: str | None = None, since: Any = None, until: Any = None, step: str | None = None,
             data: Any = None, options: DriftOptions | None = None, metrics_url: str | None = None,
             min_labels: int = MIN_LABELS, progress: Progress | None = None) -> list[MonitorRun]:
         """Run every check on each window of the model's predictions (or on ``data``),
@@ -133,8 +133,8 @@ class MonitoringService:
 
         Args:
             model: ``NAME@ALIAS``, ``NAME/VERSION`` or ``NAME``.
-            window: window length (``1h``, ``1d``...); with neither ``since`` nor
-                ``until`` one window ending now.
+            window: window length (``1h``, ``1d``...); default: one window, from
+                ``since`` to ``until`` when both are given, else the last day.
             since, until: the range to cover (ISO 8601 or datetime); fixed windows.
             step: make windows rolling: each ``window`` long, ending every ``step``.
             data: current data to check instead of the prediction log (DataFrame or path).
@@ -145,12 +145,13 @@ class MonitoringService:
             raise ValidationError("min_labels must be at least 1", field="min_labels")
         version = self.version(model)
         reference = self.reference(version)
-        size = parse_duration(window, "window")
         end = parse_time(until, "until") if until is not None else now_ms()
+        size = parse_duration(window or "1d", "window")
         start = parse_time(since, "since") if since is not None else end - size
-        spans = windows(start, end, size, parse_duration(step, "step") if step else None)
-        if data is not None:
-            spans = [Window(start, end)]
+        if window is None and since is not None or data is not None:
+            spans = [Window(start, end)] if start < end else windows(start, end, size)
+        else:
+            spans = windows(start, end, size, parse_duration(step, "step") if step else None)
         runs = []
         for position, span in enumerate(spans):
             runs.append(self._run_window(version, reference, span, data, options or DriftOptions(), metrics_url, min_labels))

@@ -20,6 +20,7 @@ from conveyor.monitoring.sketch import CategoricalSketch, NumericSketch
 EPSILON = 1e-4
 PSI_BINS = 10
 MIN_STD = 1e-3
+MIN_EXPECTED = 5
 
 Result = tuple[float, float | None]
 
@@ -85,8 +86,14 @@ def _aligned(reference: CategoricalSketch, current: CategoricalSketch) -> tuple[
 
 
 def chi_square(reference: CategoricalSketch, current: CategoricalSketch) -> Result:
-    """Chi-square test of homogeneity on the two samples' level counts."""
+    """Chi-square test of homogeneity on the two samples' level counts; levels expected
+    fewer than five times in the current sample are pooled, as the test's approximation
+    needs (without it, a column of many rare levels drifts on noise)."""
     expected, actual = _aligned(reference, current)
+    sparse = expected / max(expected.sum(), 1) * actual.sum() < MIN_EXPECTED
+    if sparse.any() and (~sparse).any():
+        expected = np.append(expected[~sparse], expected[sparse].sum())
+        actual = np.append(actual[~sparse], actual[sparse].sum())
     table = np.vstack([expected, actual])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or not expected.sum() or not actual.sum():
