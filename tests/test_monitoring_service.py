@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from monitoring_support import MODEL, applicants, default_labels, give_labels, log_predictions, trained_workspace
+from monitoring_support import (
+    MODEL,
+    applicants,
+    default_labels,
+    give_labels,
+    log_predictions,
+    trained_workspace,
+)
 from sklearn.metrics import roc_auc_score
 
 from conveyor.core.workspace import Workspace
@@ -134,8 +141,9 @@ def test_a_drift_alert_reaches_a_webhook_once_per_breach(served) -> None:  # noq
 
 
 def test_a_version_without_a_reference_is_a_clear_error(workspace: Workspace) -> None:
-    import conveyor
     from sklearn.linear_model import LinearRegression
+
+    import conveyor
 
     frame = applicants(50, seed=1)[["income", "age"]]
     with conveyor.start_run(experiment="no-reference", workspace=workspace) as run:
