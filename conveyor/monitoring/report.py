@@ -22,6 +22,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from conveyor.core.html import package_template
+
 MAX_BINS = 30
 MAX_LEVELS = 20
 MAX_LABELLED_LEVELS = 8
@@ -62,16 +64,8 @@ def plotly_bundle() -> str:
 
 @cache
 def _template() -> jinja2.Template:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("conveyor.monitoring", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["number"] = _number
-    environment.filters["percent"] = _percent
-    environment.filters["timestamp"] = _timestamp
-    return environment.get_template("report.html.j2")
+    filters = {"number": _number, "percent": _percent, "timestamp": _timestamp}
+    return package_template("conveyor.monitoring", "report.html.j2", filters)
 
 
 def _plain(value: Any) -> Any:

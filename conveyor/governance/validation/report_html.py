@@ -6,6 +6,7 @@ from functools import cache
 
 import jinja2
 
+from conveyor.core.html import package_template
 from conveyor.governance.validation import plots
 from conveyor.governance.validation.formatting import number, timestamp
 from conveyor.governance.validation.schemas import ValidationReport
@@ -13,15 +14,7 @@ from conveyor.governance.validation.schemas import ValidationReport
 
 @cache
 def _template() -> jinja2.Template:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("conveyor.governance.validation", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["number"] = number
-    environment.filters["timestamp"] = timestamp
-    return environment.get_template("report.html.j2")
+    return package_template("conveyor.governance.validation", "report.html.j2", {"number": number, "timestamp": timestamp})
 
 
 def _performance_plots(report: ValidationReport) -> list[tuple[str, str]]:
