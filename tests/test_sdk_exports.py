@@ -10,7 +10,7 @@ def test_public_names_are_pinned() -> None:
         "LoggedModel", "ModelVersion", "NotFound", "PermissionDenied", "Pipeline", "PipelineResult", "PostgresSource", "Predictor", "PythonModel",
         "RegisteredModel", "RiskTier", "Run", "RunData", "RunStatus", "Signature", "SqlSource", "Unavailable",
         "ValidationError", "VersionStatus", "Workspace", "active_run", "approve_model_version",
-        "compare_runs", "create_experiment", "create_registered_model", "delete_alias", "get_metric_history",
+        "compare_runs", "create_experiment", "create_registered_model", "delete_alias", "drift", "get_metric_history",
         "get_model_version", "get_registered_model", "get_run", "infer_signature", "list_experiments",
         "load_model", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "model_card",
         "open_workspace", "register_model", "reject_model_version", "reproduce_run", "request_approval", "run_pipeline",
