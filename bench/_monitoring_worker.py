@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -32,26 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from _features_common import peak_rss
+from _workload import emit
 
 Columns = dict[str, dict[str, Any]]  # column -> {"test", "statistic", "threshold", "drifted"}
 THRESHOLD = 0.1  # Evidently's default for both normed Wasserstein and Jensen-Shannon
-
-
-def emit(message: dict[str, Any]) -> None:
-    print(json.dumps(message), flush=True)
-
-
-def peak_rss() -> int:
-    """This process's peak resident set size in bytes: ``VmHWM`` (``ru_maxrss`` carries the
-    parent's RSS over ``execve`` on Linux, see ``_features_common.peak_rss``)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def head(path: str, rows: int) -> pd.DataFrame:

@@ -31,7 +31,7 @@ Sizes up to 1M rows per side: the workers read both files into pandas DataFrames
 about 1.6 GiB of Parquet per side): the tools get the file paths and reading is timed;
 Conveyor runs in process and with ``executor="ray"``, the limit reads one column of each
 file at a time (exact statistics in bounded memory); Evidently is left out (it needs
-2.5 GiB at 1M rows). Each worker runs one untimed warm-up on 5,000 rows (lazy imports, Ray
+over 2 GiB at 1M rows). Each worker runs one untimed warm-up on 5,000 rows (lazy imports, Ray
 start-up) before the timed runs. Figures are medians of ``--repeats`` runs (default 3; 1
 for Evidently from 1M rows on and for the Parquet sizes unless ``--repeats`` is given).
 The HTML report of each tool (Evidently's ``snapshot.save_html``, Conveyor's
@@ -102,6 +102,7 @@ class Bench:
     report: Report
     evidently: Path | None = None
     evidently_version: str = ""
+    evidently_peaks: dict[int, int] = field(default_factory=dict)  # rows per side -> its peak RSS
     summary: list[str] = field(default_factory=list)
 
 
@@ -234,16 +235,22 @@ def run_size(bench: Bench, rows: int) -> None:
     for name, outcome in runs:
         table.append(conveyor_row(bench, rows, name, outcome, evidently, limit))
     if evidently is not None:
+        if evidently.ok:
+            bench.evidently_peaks[rows] = evidently.result["peak_rss"]  # type: ignore[index]
         table.append(evidently_row(bench, evidently, limit))
     else:
-        why = ("left out above 1M rows per side (2.5 GiB at 1M; does not fit)" if from_files else
+        largest = max(bench.evidently_peaks, default=0)
+        measured = (f"; it took {size(bench.evidently_peaks[largest])} at {largest:,} rows above"
+                    if largest else "")
+        why = (f"left out above {IN_MEMORY_MAX:,} rows per side (does not fit{measured})" if from_files else
                "skipped (--smoke)" if cfg.smoke else "skipped (--skip-evidently)" if not cfg.evidently else
                "not installed")
         table.append(("Evidently Report([DataDriftPreset()]).run", "—", why))
     right, check = flag_check(limit)
     how = "one column of each file at a time" if from_files else "on the frames' columns"
+    versus = compared(limit.seconds, evidently.seconds, "Evidently") + " · " if evidently and evidently.ok else ""
     table.append((f"SciPy {limit.result['version']} wasserstein_distance / jensenshannon, {how} (limit)",  # type: ignore[index]
-                  figure(limit), check + ("" if right else " [red](the data does not separate well)[/]")))
+                  figure(limit), versus + check + ("" if right else " [red](the data does not separate well)[/]")))
     table += html_rows(runs[0][1], evidently)
     source = (f"from Parquet ({size(reference.stat().st_size)} per side), reading timed" if from_files
               else "in-memory pandas DataFrames (reading not timed)")

@@ -133,12 +133,18 @@ def drift(
     current: Annotated[Path, typer.Argument(help="Current data.")],
     columns: Annotated[list[str] | None, typer.Option("--column", help="Only these columns (repeatable).")] = None,
     executor: Annotated[str | None, typer.Option(help="ray: split the pass across Ray workers.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Also write the HTML report of the comparison here.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Drift between two files, one row per column; no workspace needed."""
     from conveyor.monitoring.drift import drift as compute
 
     table = compute(str(reference), str(current), columns or None, executor=executor)
+    if report is not None:
+        from conveyor.monitoring.report import render_report
+        from conveyor.monitoring.reporting import drift_report_data
+
+        report.write_text(render_report(drift_report_data(str(reference), str(current))))
     if as_json:
         print_json(table)
         return

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from conveyor.core.db.base import now_ms
+from conveyor.monitoring.detail import drift_rows
 from conveyor.monitoring.windows import iso
 
 if TYPE_CHECKING:
@@ -41,6 +42,28 @@ def report_data(service: MonitoringService, model: str) -> dict[str, Any]:
         "summary": {**run["summary"], "labelled_rows": _labelled(window_points)},
         "drift": detail.get("drift", []) + detail.get("prediction_drift", []),
         "quality": quality, "series": series, "alerts": _alerts(service, name),
+    }
+
+
+def drift_report_data(reference: Any, current: Any, **options: Any) -> dict[str, Any]:
+    """The report's content for two data sets compared ad hoc (``options`` as for
+    ``DriftOptions``: tests, thresholds, drift_share)."""
+    from conveyor.monitoring.drift import (
+        DriftOptions,
+        compare,
+        profile_current,
+        profile_reference,
+    )
+
+    base = profile_reference(reference)
+    found = profile_current(base, current)
+    table = compare(base, found, DriftOptions(**options))
+    return {
+        "model": "ad hoc comparison", "generated_at": iso(now_ms()),
+        "summary": {"rows": found.rows, "reference_rows": base.rows, "columns": len(table),
+                    "drifted_columns": table.attrs["drifted_columns"], "share_drifted": table.attrs["share_drifted"],
+                    "dataset_drift": table.attrs["dataset_drift"]},
+        "drift": drift_rows(table, base, found),
     }
 
 
