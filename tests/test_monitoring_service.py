@@ -186,3 +186,22 @@ def test_the_cli_runs_shows_history_and_writes_a_report(served, run_cli, tmp_pat
     assert bad.returncode == 2 and "business metric 'x'" in bad.stderr and "Traceback" not in bad.stderr
     wrong = run_cli(ws, "monitor", "run", MODEL, "--window", "daily")
     assert wrong.returncode == 2 and "not a duration" in wrong.stderr
+
+
+def test_feature_freshness_is_the_age_of_each_views_newest_online_value(tmp_path: Path) -> None:
+    from serving_support import featured_workspace
+
+    from conveyor.features.store import FeatureStore
+
+    ws = featured_workspace(tmp_path / "ws")
+    frame = ws.monitoring.history("risk")
+    assert frame.empty
+    never = ws.monitoring.run("risk", data=applicants(5, seed=1).rename(columns={"income": "amount", "age": "orders"}))
+    assert [(p.column, p.status) for p in never[0].points if p.check == "freshness"] == [("customer_stats", "fail")]
+    with FeatureStore(workspace=ws) as store:
+        store.materialize(end="2100-01-01")
+        newest = store.last_materialization("customer_stats").newest_event_us / 1e6
+    runs = ws.monitoring.run("risk", data=applicants(5, seed=1).rename(columns={"income": "amount", "age": "orders"}))
+    [point] = [p for p in runs[0].points if p.check == "freshness"]
+    assert point.column == "customer_stats" and point.status == "info"
+    assert point.value == pytest.approx(time.time() - newest, abs=60)
