@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 from conveyor.core.workspace import Workspace
 from conveyor.errors import NotFound, ValidationError
 from conveyor.monitoring.alerts import parse_rule
-from conveyor.monitoring.windows import Window, parse_time, windows
+from conveyor.monitoring.windows import Window, parse_duration, parse_time, windows
 
 DAY = 86_400
 
@@ -164,7 +164,6 @@ def test_fixed_windows_align_and_rolling_windows_end_every_step() -> None:
     assert rolling[-1] == Window(until - 86_400_000, until) and len(rolling) == 4
     assert all(w.end - w.start == 86_400_000 for w in rolling)
     with pytest.raises(ValidationError, match="not a duration"):
-        from conveyor.monitoring.windows import parse_duration
         parse_duration("a day", "window")
 
 

@@ -20,10 +20,9 @@ from sqlalchemy import delete, select
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import NotFound, ValidationError
-from conveyor.monitoring.predictions import empty_columns
+from conveyor.monitoring.predictions import empty_views
 from conveyor.monitoring.results import Point
 from conveyor.monitoring.sketch import NumericSketch, Profile
-from conveyor.monitoring.sources import quote
 from conveyor.monitoring.tables import business_metrics
 
 CHECK = "business"
@@ -43,17 +42,10 @@ class BusinessMetric:
     description: str = ""
 
 
-def _empty_views(con: duckdb.DuckDBPyConnection, inputs: Profile | None) -> None:
-    extra = ""
-    if inputs is not None:
-        extra = "".join(f", NULL::{'DOUBLE' if isinstance(s, NumericSketch) else 'VARCHAR'} AS {quote(n)}"
-                        for n, s in inputs.columns.items())
-    con.execute(f"CREATE TEMP TABLE predictions AS SELECT * FROM (SELECT {empty_columns()}) CROSS JOIN "
-                f"(SELECT 1 AS _one{extra}) LIMIT 0")
-    con.execute("ALTER TABLE predictions DROP COLUMN _one")
-    con.execute("CREATE TEMP TABLE feedback (request_id VARCHAR, row BIGINT, label VARCHAR, label_time TIMESTAMPTZ)")
-    con.execute("CREATE TEMP VIEW labelled AS SELECT p.*, f.label, f.label_time FROM predictions p "
-                "JOIN feedback f USING (request_id, row)")
+def _input_types(inputs: Profile | None) -> dict[str, str]:
+    if inputs is None:
+        return {}
+    return {n: "DOUBLE" if isinstance(s, NumericSketch) else "VARCHAR" for n, s in inputs.columns.items()}
 
 
 def check_definition(metric: BusinessMetric, inputs: Profile | None) -> None:
@@ -68,7 +60,7 @@ def check_definition(metric: BusinessMetric, inputs: Profile | None) -> None:
                               field="name")
     con = duckdb.connect()
     try:
-        _empty_views(con, inputs)
+        empty_views(con, _input_types(inputs))
         try:
             described = con.execute(f"DESCRIBE {metric.sql.strip().rstrip(';')}").fetchall()
         except duckdb.Error as error:

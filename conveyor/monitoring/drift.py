@@ -158,7 +158,7 @@ def drift(reference: Any, current: Any, columns: Sequence[str] | None = None, *,
             missing = [c for c in columns if c not in base.columns]
             if missing:
                 raise ValidationError(f"the reference profile has no column {', '.join(map(repr, missing))}", field="columns")
-            base = Profile(rows=base.rows, columns={c: base.columns[c] for c in columns}, types=base.types)
+            base = base.select(columns)
     else:
         base = profile_reference(reference, columns, categorical, executor=executor)
     return compare(base, profile_current(base, current, executor), options)

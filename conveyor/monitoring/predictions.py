@@ -10,7 +10,7 @@ fetched from the store wins over the same name sent by the client).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -19,8 +19,9 @@ from conveyor.monitoring.sources import quote
 from conveyor.monitoring.windows import Window
 from conveyor.serving.feedback import FeedbackService
 
-LOG_COLUMNS = ("request_id", "row", "time", "deployment", "version", "variant", "shadow", "latency_ms",
-               "prediction", "score")
+LOG_TYPES = {"request_id": "VARCHAR", "row": "BIGINT", "time": "TIMESTAMPTZ", "deployment": "VARCHAR",
+             "version": "BIGINT", "variant": "VARCHAR", "shadow": "BOOLEAN", "latency_ms": "DOUBLE",
+             "prediction": "VARCHAR", "score": "DOUBLE"}
 INPUT, FEATURE = "input.", "feature."
 EMPTY_FEEDBACK = pa.schema([("request_id", pa.string()), ("row", pa.int64()), ("label", pa.string()),
                             ("label_time", pa.timestamp("ms", tz="UTC"))])
@@ -33,20 +34,31 @@ def model_columns(names: Sequence[str]) -> dict[str, str]:
     return found
 
 
+def empty_views(con: duckdb.DuckDBPyConnection, inputs: Mapping[str, str]) -> None:
+    """The views with no rows: the log's columns and ``inputs`` (name -> DuckDB type), for
+    a window nothing was logged in, or to check a query against."""
+    columns = ", ".join(f"{quote(name)} {kind}" for name, kind in {**LOG_TYPES, **inputs}.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE predictions ({columns})")
+    _feedback_views(con, EMPTY_FEEDBACK.empty_table())
+
+
+def _feedback_views(con: duckdb.DuckDBPyConnection, labels: pa.Table) -> None:
+    con.register("feedback", labels)
+    con.execute("CREATE OR REPLACE TEMP VIEW labelled AS SELECT p.*, f.label, f.label_time FROM predictions p "
+                "JOIN feedback f USING (request_id, row)")
+
+
 def open_window(con: duckdb.DuckDBPyConnection, files: Sequence[str], version: int | None, window: Window,
                 feedback: FeedbackService | None) -> int:
     """Create the views of ``window`` on ``con``; returns the number of predicted rows."""
     if not files:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE predictions AS SELECT {empty_columns()}")
-        con.register("feedback", EMPTY_FEEDBACK.empty_table())
-        con.execute("CREATE OR REPLACE TEMP VIEW labelled AS SELECT p.*, f.label, f.label_time FROM predictions p "
-                    "JOIN feedback f USING (request_id, row)")
+        empty_views(con, {})
         return 0
     source = con.read_parquet(list(files), union_by_name=True)
     names = source.columns
-    inputs = model_columns(names)
-    fixed = [quote(n) if n in names else f"NULL AS {quote(n)}" for n in LOG_COLUMNS]
-    renamed = [f"{quote(column)} AS {quote(name)}" for name, column in inputs.items() if name not in LOG_COLUMNS]
+    fixed = [quote(n) if n in names else f"NULL AS {quote(n)}" for n in LOG_TYPES]
+    renamed = [f"{quote(column)} AS {quote(name)}" for name, column in model_columns(names).items()
+               if name not in LOG_TYPES]
     where = [f"time >= to_timestamp({window.start / 1000})", f"time < to_timestamp({window.end / 1000})"]
     if version is not None:
         where.append(f"version = {int(version)}")
@@ -54,16 +66,5 @@ def open_window(con: duckdb.DuckDBPyConnection, files: Sequence[str], version: i
     con.execute(f"CREATE OR REPLACE TEMP TABLE predictions AS SELECT {', '.join(fixed + renamed)} "
                 f"FROM prediction_files WHERE {' AND '.join(where)}")
     rows, first, last = con.execute("SELECT count(*), min(request_id), max(request_id) FROM predictions").fetchall()[0]
-    labels = feedback.between(first, last) if feedback is not None and rows else EMPTY_FEEDBACK.empty_table()
-    con.register("feedback", labels)
-    con.execute("CREATE OR REPLACE TEMP VIEW labelled AS SELECT p.*, f.label, f.label_time FROM predictions p "
-                "JOIN feedback f USING (request_id, row)")
+    _feedback_views(con, feedback.between(first, last) if feedback is not None and rows else EMPTY_FEEDBACK.empty_table())
     return int(rows)
-
-
-def empty_columns() -> str:
-    """The log's columns with no rows, for a window nothing was logged in."""
-    types = {"request_id": "VARCHAR", "row": "BIGINT", "time": "TIMESTAMPTZ", "deployment": "VARCHAR",
-             "version": "BIGINT", "variant": "VARCHAR", "shadow": "BOOLEAN", "latency_ms": "DOUBLE",
-             "prediction": "VARCHAR", "score": "DOUBLE"}
-    return ", ".join(f"NULL::{kind} AS {quote(name)}" for name, kind in types.items()) + " LIMIT 0"

@@ -35,6 +35,13 @@ class ReferenceProfile:
             return None
         return "classification" if self.classes is not None else "regression"
 
+    def combined(self) -> Profile:
+        """Inputs and outputs as one profile, so current data is read in one pass (an input
+        named like an output keeps its input sketch)."""
+        outputs = self.outputs.columns if self.outputs is not None else {}
+        return Profile(rows=self.inputs.rows, columns={**outputs, **self.inputs.columns},
+                       types={**(self.outputs.types if self.outputs is not None else {}), **self.inputs.types})
+
     def to_bytes(self) -> bytes:
         """Compressed, self-describing bytes."""
         body = {"inputs": self.inputs.to_bytes().hex(), "classes": self.classes,

@@ -22,24 +22,21 @@ def report_data(service: MonitoringService, model: str) -> dict[str, Any]:
     name = model.split("@")[0].split("/")[0]
     run = service.results.latest_run(name)
     history = service.history(name)
-    window_points = history[(history["window_end"].astype("int64") // 10**6 == run["window_end"])
-                            & (history["window_start"].astype("int64") // 10**6 == run["window_start"])]
-    quality = [
-        {"column": row["column"], "check": row["statistic"], "reference": row["threshold"], "current": row["value"],
-         "status": row["status"]}
-        for row in window_points[window_points["check"] == "data_quality"].to_dict("records")
-    ]
+    points = service.results.points(run["id"])
+    quality = [{"column": p.column, "check": p.statistic, "reference": p.threshold, "current": p.value,
+                "status": p.status} for p in points if p.check == "data_quality"]
+    labelled = next((int(p.value) for p in points if p.metric == "model_quality.labelled_rows"), None)
     series = []
     chosen = history[history["check"].isin(SERIES_CHECKS) & ~history["statistic"].isin(SKIPPED_STATISTICS)]
-    for (check, statistic, column), points in chosen.groupby(["check", "statistic", "column"], sort=True):
+    for (check, statistic, column), group in chosen.groupby(["check", "statistic", "column"], sort=True):
         series.append({"metric": f"{check}.{statistic}", "column": column, "points": [
             {"window_end": iso(int(p["window_end"].timestamp() * 1000)), "value": p["value"],
-             "threshold": p["threshold"], "status": p["status"]} for p in points.to_dict("records")]})
+             "threshold": p["threshold"], "status": p["status"]} for p in group.to_dict("records")]})
     detail = service.detail(run)
     return {
         "model": name, "version": run["version"], "generated_at": iso(now_ms()),
         "window": {"start": iso(run["window_start"]), "end": iso(run["window_end"])},
-        "summary": {**run["summary"], "labelled_rows": _labelled(window_points)},
+        "summary": {**run["summary"], "labelled_rows": labelled},
         "drift": detail.get("drift", []) + detail.get("prediction_drift", []),
         "quality": quality, "series": series, "alerts": _alerts(service, name),
     }
@@ -65,11 +62,6 @@ def drift_report_data(reference: Any, current: Any, **options: Any) -> dict[str,
                     "dataset_drift": table.attrs["dataset_drift"]},
         "drift": drift_rows(table, base, found),
     }
-
-
-def _labelled(points: Any) -> int | None:
-    found = points[(points["check"] == "model_quality") & (points["statistic"] == "labelled_rows")]
-    return int(found["value"].iloc[-1]) if len(found) else None
 
 
 def _alerts(service: MonitoringService, model: str) -> list[dict[str, Any]]:

@@ -109,6 +109,14 @@ class ResultStore:
             frame[name] = pd.to_datetime(frame[name], unit="ms", utc=True)
         return frame.sort_values(["window_end", "check", "statistic", "column"], ignore_index=True)
 
+    def points(self, run_id: str) -> list[Point]:
+        """The points one run wrote."""
+        table = monitor_results.c
+        query = select(table.check, table.statistic, table.value, table.status, table.column, table.threshold,
+                       table.rows).where(table.run_id == run_id).order_by(table.id)
+        with self.store.read() as conn:
+            return [Point(*row) for row in conn.execute(query)]
+
     def runs(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest monitoring runs of a model."""
         query = (select(monitor_runs).where(monitor_runs.c.model == model)

@@ -185,8 +185,10 @@ class MonitoringService:
     def _checks(self, con: duckdb.DuckDBPyConnection, version: ModelVersion, reference: ReferenceProfile,
                 current: Any, window: Window, options: DriftOptions, min_labels: int,
                 from_log: bool) -> tuple[list[Point], dict[str, Any], dict[str, Any]]:
-        inputs = profile_current(reference.inputs, current)
-        rows = inputs.rows
+        both = profile_current(reference.combined(), current)
+        inputs = both.select(reference.inputs.columns)
+        outputs = both.select(reference.outputs.columns) if reference.outputs is not None else None
+        rows = both.rows
         points = [Point("volume", "rows", float(rows), "info", rows=rows)]
         summary: dict[str, Any] = {"rows": rows, "reference_rows": reference.inputs.rows}
         if not rows:
@@ -198,12 +200,10 @@ class MonitoringService:
                             "drift" if table.attrs["dataset_drift"] else "ok", threshold=options.drift_share, rows=rows))
         points += data_quality(reference.inputs, inputs)
         detail = {"drift": drift_rows(table, reference.inputs, inputs)}
-        if reference.outputs is not None and (from_log or PREDICTION in inputs.types):
-            outputs = profile_current(reference.outputs, current)
-            if outputs.rows:
-                predicted = compare(reference.outputs, outputs, DriftOptions())
-                points += _drift_points("prediction_drift", predicted, rows)
-                detail["prediction_drift"] = drift_rows(predicted, reference.outputs, outputs)
+        if reference.outputs is not None and outputs is not None and outputs.columns:
+            predicted = compare(reference.outputs, outputs, DriftOptions())
+            points += _drift_points("prediction_drift", predicted, rows)
+            detail["prediction_drift"] = drift_rows(predicted, reference.outputs, outputs)
         if from_log:
             labelled = con.execute(f"SELECT {PREDICTION}::VARCHAR AS prediction, {SCORE}, label FROM labelled").df()
             points += model_quality(labelled, rows, reference.classes if reference.task != "regression" else None,
