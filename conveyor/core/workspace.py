@@ -16,6 +16,7 @@ from conveyor.core.config import Settings, find_workspace, load_settings
 from conveyor.core.db import MetadataStore
 
 if TYPE_CHECKING:
+    from conveyor.automation import AutomationService
     from conveyor.governance import Actor, AuditLog
     from conveyor.monitoring.service import MonitoringService
     from conveyor.registry.service import RegistryService
@@ -77,6 +78,13 @@ class Workspace:
         from conveyor.monitoring.service import MonitoringService
 
         return MonitoringService(self)
+
+    @functools.cached_property
+    def automation(self) -> AutomationService:
+        """Retraining policies, their jobs, watches and events."""
+        from conveyor.automation import AutomationService
+
+        return AutomationService(self)
 
     @functools.cached_property
     def audit(self) -> AuditLog:

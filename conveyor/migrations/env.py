@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import conveyor.automation.tables
 import conveyor.features.tables
 import conveyor.governance.tables
 import conveyor.monitoring.tables

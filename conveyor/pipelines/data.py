@@ -18,7 +18,7 @@ import pandas as pd
 
 from conveyor.core.artifacts import sha256_file
 from conveyor.errors import ValidationError
-from conveyor.pipelines.spec import DatasetStep, Pipeline, TableInput
+from conveyor.pipelines.spec import DatasetStep, Pipeline, TableInput, parse_time
 
 if TYPE_CHECKING:
     from conveyor.core.workspace import Workspace
@@ -66,6 +66,50 @@ def _read(table: TableInput, base: Path, field: str) -> pd.DataFrame:
         connection.close()
 
 
+def _window_field(step: DatasetStep) -> str:
+    """The setting a window error names: ``dataset.since``, or ``dataset.until`` when only it is set."""
+    return "dataset.since" if step.since is not None or step.until is None else "dataset.until"
+
+
+def _describe_window(step: DatasetStep) -> str:
+    parts = [f"at or after {step.since}" if step.since else "", f"before {step.until}" if step.until else ""]
+    return " and ".join(part for part in parts if part)
+
+
+def _utc_times(frame: pd.DataFrame, step: DatasetStep) -> pd.Series:
+    """The timestamp column as UTC times (naive times are taken as UTC), so a window
+    compares the same way whether the data or the bounds carry an offset."""
+    field = _window_field(step)
+    column = step.timestamp_column
+    if column not in frame.columns:
+        raise ValidationError(f"{field}: the dataset has no column {column!r} to window on", field=field)
+    values = frame[column]
+    if pd.api.types.is_numeric_dtype(values):
+        raise ValidationError(f"{field}: column {column!r} holds numbers, not times, to window on", field=field)
+    try:
+        return pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"{field}: column {column!r} does not hold ISO 8601 times", field=field) from exc
+
+
+def _window(step: DatasetStep, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows inside ``since``/``until``; all of them when neither is set."""
+    if step.since is None and step.until is None:
+        return frame
+    times = _utc_times(frame, step)
+    kept = pd.Series(True, index=frame.index)
+    if step.since is not None:
+        kept &= times >= parse_time(step.since)
+    if step.until is not None:
+        kept &= times < parse_time(step.until)
+    if not kept.any():
+        field = _window_field(step)
+        raise ValidationError(f"{field}: none of the {len(frame):,} rows has {step.timestamp_column!r} "
+                              f"{_describe_window(step)} (they run from {times.min().isoformat()} "
+                              f"to {times.max().isoformat()})", field=field)
+    return frame[kept]
+
+
 def _select(step: DatasetStep, frame: pd.DataFrame) -> pd.DataFrame:
     for name in [*(step.columns or []), *step.drop]:
         if name not in frame.columns:
@@ -81,17 +125,18 @@ def _select(step: DatasetStep, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_dataset(pipeline: Pipeline, base: Path, workspace: Workspace) -> LoadedDataset:
-    """Read the pipeline's dataset; it must hold the target column."""
+    """Read the pipeline's dataset, keeping the rows of its time window (for a feature
+    service, the entity rows before the join); it must hold the target column."""
     step = pipeline.dataset
     if step.feature_service is None:
-        frame = _read(step, base, "dataset")
+        frame = _window(step, _read(step, base, "dataset"))
         keys: list[str] = []
         source = step.path or "query"
     else:
         from conveyor.features import FeatureStore
 
         assert step.entities is not None
-        entities = _read(step.entities, base, "dataset.entities")
+        entities = _window(step, _read(step.entities, base, "dataset.entities")).reset_index(drop=True)
         store = FeatureStore(workspace=workspace)
         frame = store.get_historical_features(entities, step.feature_service, step.timestamp_column).to_df()
         keys = [c for c in entities.columns if c not in (pipeline.target, step.timestamp_column)]

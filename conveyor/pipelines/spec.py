@@ -8,9 +8,18 @@ tune → train → evaluate → gate → register``. The same object comes from
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from conveyor.pipelines.executors import ExecutorSettings
 
@@ -22,6 +31,24 @@ _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*[.:][A-Za-z_]\w*$")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def parse_time(text: str) -> pd.Timestamp:
+    """An ISO 8601 date or time as a UTC timestamp (a time without an offset is UTC).
+
+    Relative words (``now``, ``today``) are refused: a pipeline must mean the same rows
+    each time it runs, and its cached steps are keyed on the text.
+
+    Raises:
+        ValueError: ``text`` is not a date or time.
+    """
+    try:
+        stamp = None if text.strip().lower() in ("now", "today") else pd.Timestamp(text)
+    except ValueError:
+        stamp = None
+    if stamp is None or pd.isna(stamp):
+        raise ValueError(f"{text!r} is not an ISO 8601 date or time such as '2024-01-01' or '2024-01-01T12:00:00Z'")
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _exactly_one(path: str | None, query: str | None) -> None:
@@ -47,6 +74,12 @@ class DatasetStep(_Strict):
 
     ``categorical`` columns become pandas categories: LightGBM, XGBoost and CatBoost use
     them natively, and the model's signature keeps their levels.
+
+    ``since`` and ``until`` (ISO 8601 dates or times; without an offset they are UTC) keep
+    the rows whose ``timestamp_column`` is at or after ``since`` and before ``until``, so a
+    retrain can take "the last 180 days" with ``--set dataset.since=...``. For a
+    ``feature_service`` dataset the window applies to the entity rows, before the
+    point-in-time join.
     """
 
     path: str | None = None
@@ -54,9 +87,32 @@ class DatasetStep(_Strict):
     feature_service: str | None = None
     entities: TableInput | None = None
     timestamp_column: str = "event_timestamp"
+    since: str | None = None
+    until: str | None = None
     columns: list[str] | None = None
     drop: list[str] = []
     categorical: list[str] = []
+
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        """YAML reads ``2024-01-01`` as a date: keep it as the ISO text it was written as."""
+        return value.isoformat() if isinstance(value, date) else value
+
+    @field_validator("since", "until")
+    @classmethod
+    def _a_time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+    @field_validator("until")
+    @classmethod
+    def _after_since(cls, value: str | None, info: ValidationInfo) -> str | None:
+        since = info.data.get("since")
+        if value is not None and since is not None and parse_time(since) >= parse_time(value):
+            raise ValueError(f"'until' ({value}) must be after 'since' ({since})")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetStep:

@@ -75,8 +75,9 @@ class ModelVersion(BaseModel):
 
 
 class AliasChange(BaseModel):
-    """One move of an alias, as kept in its history."""
+    """One move of an alias, as kept in its history (``id`` orders the moves)."""
 
+    id: int
     alias: str
     action: str
     version: int | None

@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
+from conveyor.core.clock import SYSTEM_CLOCK, Clock
 from conveyor.core.workspace import Workspace, open_workspace
 from conveyor.errors import ConveyorError
 from conveyor.features.store import FeatureStore
@@ -109,13 +110,18 @@ def _body(answer: Answer, variant: Variant) -> dict[str, Any]:
 
 
 class ModelServer:
-    """The served models and deployments, the prediction log and the server's metrics."""
+    """The served models and deployments, the prediction log and the server's metrics.
+
+    ``clock`` stamps the prediction log's records, so a server run on simulated time logs
+    simulated times that monitoring windows find; latencies are always real time."""
 
     def __init__(self, sources: list[Source], cache: EndpointCache, poll_interval_s: float,
-                 log: PredictionLog | None = None, feedback: FeedbackService | None = None) -> None:
+                 log: PredictionLog | None = None, feedback: FeedbackService | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.models: dict[str, ServedModel] = {}
         self.deployments: dict[str, ServedModel] = {}
         self.log = log
+        self.clock = clock
         self.feedback = feedback
         self.metrics = ServerMetrics(log)
         self.follower = Follower(sources, cache, self._install, poll_interval_s, self.metrics.reload_failures.inc)
@@ -140,7 +146,7 @@ class ModelServer:
             return
         endpoint = variant.endpoint
         self.log.record(PredictionRecord(
-            request_id=request_id, time=time.time(), deployment=served.deployment, model=endpoint.name,
+            request_id=request_id, time=self.clock.now(), deployment=served.deployment, model=endpoint.name,
             version=endpoint.version, variant=variant.label, shadow=shadow,
             latency_ms=(time.perf_counter() - started) * 1000, inputs=answer.inputs.as_records,
             fetched=answer.features.fetched if answer.features is not None else [],
@@ -339,9 +345,12 @@ def _internal_error(request: Request, error: Exception) -> Response:
     return _json({"code": "internal", "message": f"{type(error).__name__}: {error}", "field": None}, 500)
 
 
-def create_app(workspace: Workspace, references: Sequence[str] = (), deployments: Sequence[str] = ()) -> Starlette:
+def create_app(workspace: Workspace, references: Sequence[str] = (), deployments: Sequence[str] = (),
+               clock: Clock = SYSTEM_CLOCK) -> Starlette:
     """The application serving ``references`` (``NAME@ALIAS``, ``NAME/VERSION``) and
-    ``deployments`` (by name) of ``workspace``, following aliases and deployment changes."""
+    ``deployments`` (by name) of ``workspace``, following aliases and deployment changes.
+
+    ``clock`` stamps the prediction log (the automation demo serves on simulated time)."""
     sys.setswitchinterval(GIL_SWITCH_S)
     sources: list[Source] = [ReferenceSource(workspace.registry, ModelReference.parse(text)) for text in references]
     sources += [DeploymentSource(workspace.deployments, name) for name in deployments]
@@ -352,7 +361,7 @@ def create_app(workspace: Workspace, references: Sequence[str] = (), deployments
                             max_queue=settings.log_queue_rows, flush_interval_s=settings.log_flush_interval_s)
     features = functools.cache(lambda: FeatureStore(workspace=workspace))
     server = ModelServer(sources, EndpointCache(workspace.registry, features), settings.poll_interval_s, log,
-                         FeedbackService(workspace.metadata))
+                         FeedbackService(workspace.metadata), clock=clock)
     app = Starlette(routes=server.routes(), exception_handlers={Exception: _internal_error}, lifespan=server.lifespan)
     app.state.server = server
     return app

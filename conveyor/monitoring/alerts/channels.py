@@ -78,10 +78,15 @@ def _retryable(status: int) -> bool:
 
 
 class LogChannel:
-    """One line on the ``conveyor.alerts`` logger, at the rule's severity (resolved: INFO)."""
+    """One line on the ``conveyor.alerts`` logger, at the rule's severity (resolved: INFO);
+    other capabilities' notices carry a one-line ``summary`` instead of an alert's fields."""
 
     def deliver(self, delivery: Delivery) -> Outcome:
         alert = json.loads(delivery.payload)
+        if "summary" in alert:
+            logger.log(LEVELS[alert.get("severity", "info")], "%s: model=%s %s delivery=%s", delivery.event,
+                       delivery.model, alert["summary"], delivery.id)
+            return Outcome(delivered=True, attempts=1)
         condition = (f"status {alert['status']}" if "status" in alert
                      else f"{alert['op']} {alert['threshold']}")
         level = LEVELS[alert["severity"]] if delivery.event == "firing" else logging.INFO

@@ -6,6 +6,9 @@ A process killed between the two loses nothing: the row stays ``pending`` and th
 bumped), so two processes retrying at once do not both send it. A channel that is down
 in one pass is not tried again for later rows in that pass, which keeps each channel's
 alerts in order (a ``resolved`` never overtakes its ``firing``).
+
+Other capabilities notify through the same outbox under a namespace (automation writes
+``policy:NAME``); each ``Outbox`` retries only the deliveries of its own namespace.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Row, insert, select, update
@@ -21,7 +24,7 @@ from sqlalchemy import Connection, Row, insert, select, update
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.monitoring.alerts.channels import Delivery, Outcome, build_channel
-from conveyor.monitoring.alerts.rules import AlertRule, ChannelSpec
+from conveyor.monitoring.alerts.rules import ChannelSpec
 from conveyor.monitoring.tables import alert_deliveries
 
 PENDING, DELIVERED, FAILED, DISCARDED = "pending", "delivered", "failed", "discarded"
@@ -45,6 +48,13 @@ class AlertDelivery(BaseModel):
     payload: dict[str, Any]
 
 
+class Notifier(Protocol):
+    """What deliveries are written for: an alert rule, or another capability's sender."""
+
+    name: str
+    channels: list[ChannelSpec]
+
+
 def _delivery(row: Row) -> AlertDelivery:
     return AlertDelivery(id=row.id, rule=row.rule, model=row.model, channel=row.channel, event=row.event,
                          status=row.status, attempts=row.attempts, response_status=row.response_status,
@@ -52,8 +62,8 @@ def _delivery(row: Row) -> AlertDelivery:
                          payload=json.loads(row.payload))
 
 
-def enqueue(conn: Connection, rule: AlertRule, model: str, alert: dict[str, Any]) -> list[str]:
-    """Write a ``pending`` delivery of ``alert`` for each of the rule's channels, in the
+def enqueue(conn: Connection, rule: Notifier, model: str, alert: dict[str, Any]) -> list[str]:
+    """Write a ``pending`` delivery of ``alert`` for each of the sender's channels, in the
     caller's transaction; each payload carries its own delivery id. Returns the ids."""
     ids = []
     for spec in rule.channels:
@@ -70,15 +80,22 @@ class Outbox:
     """Sends stored deliveries through the channels their rule names now (so a fixed
     secret or header applies to what is still pending)."""
 
-    def __init__(self, store: MetadataStore, find_rule: Callable[[str], AlertRule | None]) -> None:
+    def __init__(self, store: MetadataStore, find_rule: Callable[[str], Notifier | None],
+                 namespace: str | None = None) -> None:
         self.store = store
         self.find_rule = find_rule
+        self.namespace = namespace
+
+    def _own(self) -> Any:
+        """The deliveries this outbox retries: its namespace's, or alert rules' (no namespace)."""
+        rule = alert_deliveries.c.rule
+        return rule.startswith(f"{self.namespace}:") if self.namespace else ~rule.contains(":")
 
     def retry(self, down: set[str], limit: int = 1000) -> list[AlertDelivery]:
         """Send up to ``limit`` ``pending`` and ``failed`` deliveries, oldest first; channels
         found down are added to ``down``. Returns the deliveries tried, as they are now."""
         with self.store.read() as conn:
-            rows = conn.execute(select(alert_deliveries).where(alert_deliveries.c.status.in_(DUE))
+            rows = conn.execute(select(alert_deliveries).where(alert_deliveries.c.status.in_(DUE), self._own())
                                 .order_by(alert_deliveries.c.created_at, alert_deliveries.c.id).limit(limit)).all()
         return self._send(rows, down)
 
@@ -105,7 +122,7 @@ class Outbox:
             return [_delivery(row) for row in conn.execute(query).all()]
 
     def _send(self, rows: list[Row], down: set[str]) -> list[AlertDelivery]:
-        rules: dict[str, AlertRule | None] = {}
+        rules: dict[str, Notifier | None] = {}
         tried = []
         for row in rows:
             if row.channel in down:
@@ -147,7 +164,7 @@ class Outbox:
             ).values(status=DISCARDED, last_error=reason))
 
 
-def _channel(rule: AlertRule | None, key: str) -> ChannelSpec | None:
+def _channel(rule: Notifier | None, key: str) -> ChannelSpec | None:
     """The channel of ``rule`` that deliveries name ``key``."""
     if rule is None:
         return None
