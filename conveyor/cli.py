@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from conveyor.automation.cli import agent_app, jobs_app, policies_app
 from conveyor.core.config import CONFIG_FILE, default_config_text, load_settings
 from conveyor.errors import ConveyorError
 from conveyor.features.cli import features_app
@@ -37,6 +38,9 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(deploy_app, name="deploy")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(policies_app, name="policies")
+app.add_typer(agent_app, name="agent")
+app.add_typer(jobs_app, name="jobs")
 runs_app.command("reproduce")(reproduce)
 app.command("serve")(serve)
 app.command("score")(score)

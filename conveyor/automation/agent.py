@@ -136,8 +136,8 @@ class Agent:
                 for lost in set(leases) - held:
                     log.warning("agent %s lost the lease of job %s to another agent", self.id, lost[:12])
                 self._beat()
-            except ConveyorError as exc:
-                log.warning("heartbeat of agent %s failed: %s", self.id, exc.message)
+            except Exception as exc:  # noqa: BLE001 - a failed beat is retried next time; the thread must live
+                log.warning("heartbeat of agent %s failed: %s", self.id, exc)
 
     # The loop
 

@@ -72,9 +72,9 @@ class JobStore:
             "cancel_requested": False, "scheduled_for": scheduled_for, "created_at": scheduled_for, "result": {},
             "error": error, "finished_at": scheduled_for if status == SKIPPED else None,
         }
-        inserted = conn.execute(self.store.dialect.insert(automation_jobs).values(**values)
-                                .on_conflict_do_nothing(index_elements=["policy", "trigger_key"]))
-        return job_id if inserted.rowcount == 1 else None
+        return conn.execute(self.store.dialect.insert(automation_jobs).values(**values)
+                            .on_conflict_do_nothing(index_elements=["policy", "trigger_key"])
+                            .returning(automation_jobs.c.id)).scalar()
 
     def claim(self, owner: str, lease_ms: int, limit: int, at: int, kinds: Sequence[str] = KINDS) -> list[Job]:
         """Take up to ``limit`` due jobs (pending, or running under an expired lease), oldest

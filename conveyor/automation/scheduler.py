@@ -242,8 +242,9 @@ class PolicyScheduler:
                   "version": champion, "previous_version": previous, "alias_change_id": move.id, "started_at": now,
                   "ends_at": now + duration_ms(policy.watch.period), "baseline": figures, "status": WATCHING}
         inserted = conn.execute(self.store.dialect.insert(automation_watches).values(**values)
-                                .on_conflict_do_nothing(index_elements=["policy", "alias_change_id"]))
-        if inserted.rowcount != 1:
+                                .on_conflict_do_nothing(index_elements=["policy", "alias_change_id"])
+                                .returning(automation_watches.c.id)).scalar()
+        if inserted is None:
             return []
         known_figures = ", ".join(f"{k} {v['value']:.4f}" for k, v in figures.items() if v["value"] is not None)
         return self.events.record(conn, policy, "watch.started",

@@ -154,6 +154,6 @@ class AutomationService:
 
     def agent(self, clock: Clock = SYSTEM_CLOCK, runner: str = "thread", workers: int = 1, interval_s: float = 30.0,
               lease_s: float = 60.0, handlers: dict[str, Handler] | None = None,
-              policies: list[str] | None = None) -> Agent:
+              policies: list[str] | None = None, agent_id: str | None = None) -> Agent:
         """A new agent over this workspace (``run()`` it, or ``tick()`` it step by step)."""
-        return Agent(self.workspace, clock, runner, workers, interval_s, lease_s, handlers, policies)
+        return Agent(self.workspace, clock, runner, workers, interval_s, lease_s, handlers, policies, agent_id)
