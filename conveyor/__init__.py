@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from conveyor.automation import Job, Policy
 from conveyor.core.workspace import Workspace, open_workspace
 from conveyor.errors import (
     Conflict,
@@ -70,12 +71,14 @@ __all__ = [
     "FeatureView",
     "FileSource",
     "IntegrityError",
+    "Job",
     "LoggedModel",
     "ModelVersion",
     "NotFound",
     "PermissionDenied",
     "Pipeline",
     "PipelineResult",
+    "Policy",
     "PostgresSource",
     "Predictor",
     "PythonModel",
@@ -91,6 +94,7 @@ __all__ = [
     "VersionStatus",
     "Workspace",
     "active_run",
+    "apply_policy",
     "approve_model_version",
     "compare_runs",
     "create_experiment",
@@ -103,6 +107,7 @@ __all__ = [
     "get_run",
     "infer_signature",
     "list_experiments",
+    "list_jobs",
     "load_model",
     "log_metric",
     "log_metrics",
@@ -404,3 +409,22 @@ def reproduce_run(run_id: str, workspace: Workspace | str | Path | None = None) 
     from conveyor.pipelines.service import PipelineService
 
     return PipelineService(_workspace(workspace)).reproduce(run_id)
+
+
+def apply_policy(policy: Policy | Mapping[str, Any] | str | Path,
+                 workspace: Workspace | str | Path | None = None) -> Policy:
+    """Check and store a retraining policy (a ``Policy``, a mapping or a YAML path); the
+    agent (``conveyor agent run``) evaluates it from then on.
+
+    Example:
+        >>> conveyor.apply_policy("credit-risk-policy.yaml")
+        >>> conveyor.list_jobs(policy="credit-risk-retrain")
+    """
+    source = dict(policy) if isinstance(policy, Mapping) else policy
+    return _workspace(workspace).automation.apply_policy(source)
+
+
+def list_jobs(policy: str | None = None, status: str | None = None, limit: int = 100,
+              workspace: Workspace | str | Path | None = None) -> list[Job]:
+    """Automation jobs (retrains, monitoring runs), newest first, of a policy and status when given."""
+    return _workspace(workspace).automation.list_jobs(policy, status, limit=limit)

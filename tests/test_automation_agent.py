@@ -178,3 +178,17 @@ def test_missed_slots_follow_the_catch_up_policy(workspace: Workspace, catchup: 
     assert len(ran) == expected
     [missed] = [e for e in workspace.automation.list_events("cancer") if e.type == "schedule.missed"]
     assert missed.payload["missed"] == 5 - expected
+
+
+def test_a_retrain_runs_in_a_worker_process_with_the_same_outcome(workspace: Workspace) -> None:
+    path = champion_workspace(workspace)
+    workspace.automation.apply_policy(policy(path))
+    clock = ManualClock(START)
+    agent = workspace.automation.agent(clock=clock, runner="process", lease_s=30)
+    run_ticks(agent, clock, 2, HOUR)
+    agent.close()
+    [job] = retrains(workspace)
+    assert job.status == SUCCEEDED and job.result["outcome"] == "promoted" and job.result["version"] == 2
+    assert workspace.registry.get_registered_model("cancer").aliases["champion"] == 2
+    [agent_row] = workspace.automation.agents()
+    assert agent_row["runner"] == "process" and agent_row["stopped_at"] is not None

@@ -6,12 +6,12 @@ import conveyor
 def test_public_names_are_pinned() -> None:
     assert sorted(conveyor.__all__) == [
         "Approval", "AuditVerification", "Conflict", "ConveyorError", "Entity", "Experiment", "Feature",
-        "FeatureService", "FeatureStore", "FeatureView", "FileSource", "IntegrityError",
-        "LoggedModel", "ModelVersion", "NotFound", "PermissionDenied", "Pipeline", "PipelineResult", "PostgresSource", "Predictor", "PythonModel",
+        "FeatureService", "FeatureStore", "FeatureView", "FileSource", "IntegrityError", "Job",
+        "LoggedModel", "ModelVersion", "NotFound", "PermissionDenied", "Pipeline", "PipelineResult", "Policy", "PostgresSource", "Predictor", "PythonModel",
         "RegisteredModel", "RiskTier", "Run", "RunData", "RunStatus", "Signature", "SqlSource", "Unavailable",
-        "ValidationError", "VersionStatus", "Workspace", "active_run", "approve_model_version",
+        "ValidationError", "VersionStatus", "Workspace", "active_run", "apply_policy", "approve_model_version",
         "compare_runs", "create_experiment", "create_registered_model", "delete_alias", "drift", "get_metric_history",
-        "get_model_version", "get_registered_model", "get_run", "infer_signature", "list_experiments",
+        "get_model_version", "get_registered_model", "get_run", "infer_signature", "list_experiments", "list_jobs",
         "load_model", "log_metric", "log_metrics", "log_model", "log_param", "log_params", "model_card",
         "open_workspace", "register_model", "reject_model_version", "reproduce_run", "request_approval", "run_pipeline",
         "search_runs",

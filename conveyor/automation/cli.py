@@ -164,16 +164,29 @@ def resume(ctx: typer.Context, name: PolicyName) -> None:
 
 
 class _StopRequest:
-    """Set by SIGINT or SIGTERM: no tick starts after it and the running jobs are drained;
-    a second signal quits at once. The handler only sets a flag, so it is safe at any point."""
+    """The handler of SIGINT and SIGTERM: no tick starts after the first signal and the
+    running jobs are drained. It only sets a flag (safe at any point of a tick) and puts
+    the previous handlers back, so a second signal has its usual effect: Ctrl-C interrupts
+    the drain, SIGTERM ends the process (the jobs are then taken over once their leases expire)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
+        self.previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        """Handle the signals until ``restore``."""
+        self.previous = {sig: signal.signal(sig, self) for sig in self.SIGNALS}
+
+    def restore(self) -> None:
+        """Put the previous handlers back."""
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
     def __call__(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
         self.requested = True
+        self.restore()
 
     def pause(self, seconds: float) -> None:
         """Wait ``seconds`` of real time, in short slices, so a signal ends the wait at once."""
@@ -221,8 +234,9 @@ def _print_tick(service: AutomationService, tick: Tick) -> None:
 def _loop(service: AutomationService, agent: Agent, stop: _StopRequest, speed: float, until: float | None) -> int:
     """Tick every interval of the agent clock until a signal or ``until``; returns the ticks run.
 
-    The loop is the CLI's own rather than ``Agent.run`` so each tick can be printed and a
-    signal ends the wait between ticks at once; it calls the same public steps.
+    The loop is the CLI's own rather than ``Agent.run``, which has no per-tick hook and
+    sleeps a whole interval whatever happens. ``Agent.stop`` is not called either: it also
+    ends the heartbeat, and the jobs drained afterwards would lose their leases.
     """
     ticks = 0
     while not stop.requested:
@@ -261,7 +275,7 @@ def run_agent(
         service.get_policy(name)
     agent = service.agent(clock, runner, workers, interval_s, lease_s, policies=policies or None)
     stop = _StopRequest()
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stop.install()
     console.print(f"agent [bold]{agent.id}[/]: {agent.runner.name} runner, {workers} worker(s), every {interval} on "
                   f"the {clock!r}; policies: {', '.join(policies) if policies else 'all'}", highlight=False)
     ticks = 0
@@ -279,9 +293,8 @@ def run_agent(
             console.print(f"[dim]{_iso(agent.now())}[/]  finished " + "; ".join(_job_text(job) for job in finished),
                           highlight=False, soft_wrap=True)
     finally:
+        stop.restore()
         agent.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     console.print(f"agent {agent.id} stopped after {ticks} tick(s) at {_iso(agent.now())}", highlight=False)
 
 

@@ -20,7 +20,6 @@ from conveyor.automation.promotion import Outcome
 from conveyor.errors import Unavailable, ValidationError
 
 if TYPE_CHECKING:
-    from conveyor.core.config import Settings
     from conveyor.core.workspace import Workspace
 
 RunnerType = Literal["thread", "process", "ray"]
@@ -41,11 +40,12 @@ class JobRunner(Protocol):
         ...
 
 
-def run_job(settings: Settings, policy_json: dict[str, Any], job_json: dict[str, Any]) -> Outcome:
+def run_job(settings_json: str, policy_json: dict[str, Any], job_json: dict[str, Any]) -> Outcome:
     """In a worker: open the workspace and run the job's handler (cancellation read from the store)."""
+    from conveyor.core.config import Settings
     from conveyor.core.workspace import Workspace
 
-    workspace = Workspace(settings)
+    workspace = Workspace(Settings.model_validate_json(settings_json))
     try:
         job = Job.model_validate(job_json)
         jobs = JobStore(workspace.metadata)
@@ -80,7 +80,7 @@ class ProcessRunner:
     name = "process"
 
     def __init__(self, workspace: Workspace, workers: int) -> None:
-        self.settings = workspace.settings
+        self.settings = workspace.settings.model_dump_json()
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
     def submit(self, policy: Policy, job: Job) -> Future[Outcome]:
@@ -102,7 +102,7 @@ class RayRunner:
             raise Unavailable("the ray runner needs Ray: pip install 'conveyor[ray]'") from exc
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-        self.settings = workspace.settings
+        self.settings = workspace.settings.model_dump_json()
         self.remote: Callable[..., Any] = ray.remote(run_job)
 
     def submit(self, policy: Policy, job: Job) -> Future[Outcome]:

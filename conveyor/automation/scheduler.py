@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select, update
 
 from conveyor.automation.events import Events
-from conveyor.automation.jobs import FAILED, SKIPPED, WAITING, JobStore
+from conveyor.automation.jobs import FAILED, SKIPPED, SUCCEEDED, WAITING, JobStore
 from conveyor.automation.policy import Policy, ScheduleTrigger
 from conveyor.automation.promotion import decide_waiting
 from conveyor.automation.tables import automation_policies, automation_watches
@@ -204,7 +204,7 @@ class PolicyScheduler:
                         error: str | None, at: int, kind: str) -> None:
         """Events of a job an agent finished (and when a retrain ran, for ``new_data``)."""
         with self.store.write() as conn:
-            if kind == "retrain" and status != FAILED:
+            if kind == "retrain" and status in (SUCCEEDED, WAITING):
                 row = load_policy_row(conn, policy.name, lock=True)
                 if row is not None:
                     conn.execute(update(automation_policies).where(automation_policies.c.name == policy.name)
