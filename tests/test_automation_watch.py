@@ -7,7 +7,15 @@ from __future__ import annotations
 import threading
 import time
 
-from automation_support import DAY, HOUR, START, champion_workspace, policy, quality_points, write_points
+from automation_support import (
+    DAY,
+    HOUR,
+    START,
+    champion_workspace,
+    policy,
+    quality_points,
+    write_points,
+)
 from pipeline_support import FEATURES
 from serving_support import running_server
 
