@@ -33,12 +33,13 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
-import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from conveyor.core.documents import field_path, read_yaml, validate_document
 from conveyor.errors import ValidationError
 from conveyor.monitoring.alerts.rules import (
+    CHANNEL_TYPES,
     METRIC_PATTERN,
     MODEL_PATTERN,
     ChannelSpec,
@@ -269,15 +270,7 @@ class Policy(_Strict):
 
 def _where(location: tuple[int | str, ...]) -> str:
     """``triggers[1].above`` for pydantic's ``('triggers', 1, 'drift', 'above')``."""
-    text = ""
-    for index, part in enumerate(location):
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif index > 0 and isinstance(location[index - 1], int) and part in (*TRIGGER_TYPES, "log", "webhook", "event"):
-            continue
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "policy"
+    return field_path(location, (*TRIGGER_TYPES, *CHANNEL_TYPES), "policy")
 
 
 def parse_policy(document: Any, source: str = "policy", base: Path | None = None) -> Policy:
@@ -287,16 +280,7 @@ def parse_policy(document: Any, source: str = "policy", base: Path | None = None
     Raises:
         ValidationError: the first problem, as ``"<source> <field>: <problem>"``, with ``field`` set.
     """
-    if not isinstance(document, dict):
-        raise ValidationError(f"{source}: expected a mapping of policy settings, got {type(document).__name__}",
-                              field="policy")
-    try:
-        policy = Policy.model_validate(document)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        field = _where(error["loc"])
-        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
-        raise ValidationError(f"{source} {field}: {message}", field=field) from None
+    policy = validate_document(Policy, document, source, "policy", _where)
     pipeline = Path(policy.retrain.pipeline)
     if not pipeline.is_absolute():
         pipeline = ((base or Path.cwd()) / pipeline).resolve()
@@ -310,12 +294,5 @@ def load_policy(path: str | Path) -> Policy:
         ValidationError: the file is unreadable, not YAML, or not a valid policy.
     """
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ValidationError(f"cannot read policy file {path}: {exc.strerror}", field="file") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise ValidationError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})", field="file") from exc
+    document = read_yaml(path, "policy file")
     return parse_policy(document, str(path), path.resolve().parent)

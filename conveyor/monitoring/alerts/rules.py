@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal
 
 import pydantic
 import pydantic_core
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from conveyor.core.documents import field_path, read_yaml, validate_document
 from conveyor.errors import ValidationError
 
 # The checks a monitoring run writes to ``monitor_results``; a metric names one of them.
@@ -264,15 +264,7 @@ class AlertRule(BaseModel):
 
 def _where(location: tuple[int | str, ...]) -> str:
     """``channels[0].url`` for pydantic's ``('channels', 0, 'webhook', 'url')``."""
-    text = ""
-    for index, part in enumerate(location):
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in CHANNEL_TYPES and index > 0 and isinstance(location[index - 1], int):
-            continue
-        else:
-            text += f".{part}" if text else part
-    return text or "rule"
+    return field_path(location, CHANNEL_TYPES, "rule")
 
 
 def parse_rule(document: Any, source: str = "rule") -> AlertRule:
@@ -281,16 +273,7 @@ def parse_rule(document: Any, source: str = "rule") -> AlertRule:
     Raises:
         ValidationError: the first problem, as ``"<source> <field>: <problem>"``, with ``field`` set.
     """
-    if not isinstance(document, dict):
-        raise ValidationError(f"{source}: expected a mapping of rule settings, got {type(document).__name__}",
-                              field="rule")
-    try:
-        return AlertRule.model_validate(document)
-    except pydantic.ValidationError as exc:
-        error = exc.errors()[0]
-        field = _where(error["loc"])
-        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
-        raise ValidationError(f"{source} {field}: {message}", field=field) from None
+    return validate_document(AlertRule, document, source, "rule", _where)
 
 
 def load_rules(path: str | Path) -> list[AlertRule]:
@@ -302,14 +285,7 @@ def load_rules(path: str | Path) -> list[AlertRule]:
             and the field, e.g. ``alerts.yaml rules[1] (approval-drop) op: ...``.
     """
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ValidationError(f"cannot read alert rules file {path}: {exc.strerror}", field="file") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" line {mark.line + 1}" if mark else ""
-        raise ValidationError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})", field="file") from exc
+    document = read_yaml(path, "alert rules file")
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise ValidationError(f"{path}: expected a mapping with a list under 'rules'", field="rules")
     if unknown := sorted(str(key) for key in document.keys() - {"rules"}):
