@@ -2,7 +2,8 @@
 
 No test runs a real retrain (each takes seconds): the schedules used here have no slot in
 the time the agent covers, and jobs are created directly in the store. Each CLI call spends
-seconds importing, so independent calls run side by side.
+seconds importing, so independent calls run side by side, and the tests whose commands
+only read or validate run on SQLite alone; those that claim, cancel and lock run on both.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def _policy_file(folder: Path, **changes: Any) -> Path:
     return path
 
 
+def _sqlite_workspace(tmp_path: Path) -> Workspace:
+    root = tmp_path / "ws"
+    root.mkdir()
+    return Workspace(load_settings(root))
+
+
 def _together(run_cli, ws: Workspace, *commands: tuple[str, ...]) -> list:  # noqa: ANN001
     """Run independent commands at once; results in the order given."""
     with ThreadPoolExecutor(len(commands)) as pool:
@@ -47,7 +54,8 @@ def _ok(result) -> str:  # noqa: ANN001
     return result.stdout
 
 
-def test_apply_then_list_and_show_round_trip(workspace: Workspace, tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+def test_apply_then_list_and_show_round_trip(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    workspace = _sqlite_workspace(tmp_path)
     path = _policy_file(tmp_path)
     applied = _ok(run_cli(workspace, "policies", "apply", str(path)))
     assert applied.strip() == "applied policy cancer-weekly (model cancer): schedule '0 3 * * 1'"
@@ -64,9 +72,7 @@ def test_apply_then_list_and_show_round_trip(workspace: Workspace, tmp_path: Pat
 
 
 def test_bad_input_is_one_red_line_with_the_exit_code_of_its_error(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
-    root = tmp_path / "ws"
-    root.mkdir()
-    ws = Workspace(load_settings(root))
+    ws = _sqlite_workspace(tmp_path)
     bad_cron = _policy_file(tmp_path, triggers=[{"type": "schedule", "cron": "not a cron"}])
     cases = [
         (("policies", "apply", str(bad_cron)), 2, f"error: {bad_cron} triggers[0].cron: 'not a cron' is not a cron "

@@ -93,6 +93,7 @@ class Agent:
         self._in_flight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._closed = threading.Event()
         self._ticks = 0
         self._register()
         self._heartbeat = threading.Thread(target=self._renew_leases, name="conveyor-agent-heartbeat", daemon=True)
@@ -128,7 +129,7 @@ class Agent:
 
     def _renew_leases(self) -> None:
         """Every third of a lease: extend the leases of running jobs, say this agent is alive."""
-        while not self._stop.wait(self.lease_ms / 3000):
+        while not self._closed.wait(self.lease_ms / 3000):
             try:
                 with self._lock:
                     leases = {job_id: flight.job.attempts for job_id, flight in self._in_flight.items()}
@@ -240,6 +241,7 @@ class Agent:
         agent is recorded as stopped."""
         self.drain()
         self._stop.set()
+        self._closed.set()
         self.runner.close()
         with self.workspace.metadata.write() as conn:
             conn.execute(update(automation_agents).where(automation_agents.c.id == self.id).values(
@@ -247,7 +249,7 @@ class Agent:
 
 
 def agent_rows(workspace: Workspace) -> list[dict[str, Any]]:
-    """Every agent that ever registered, newest first, with its job counts."""
+    """Every agent that ever registered, newest first."""
     with workspace.metadata.read() as conn:
         rows = [dict(row._mapping) for row in conn.execute(
             select(automation_agents).order_by(automation_agents.c.started_at.desc()))]

@@ -102,7 +102,7 @@ def apply(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="Policy 
     """Check a policy and its pipeline, then store it; its evaluation state survives a change."""
     policy = workspace(ctx).automation.apply_policy(file)
     console.print(f"applied policy [bold]{escape(policy.name)}[/] (model {escape(policy.model)}): "
-                  f"{escape(_triggers(policy))}", highlight=False)
+                  f"{escape(_triggers(policy))}", highlight=False, soft_wrap=True)
 
 
 @policies_app.command("list")
@@ -166,8 +166,8 @@ def resume(ctx: typer.Context, name: PolicyName) -> None:
 class _StopRequest:
     """The handler of SIGINT and SIGTERM: no tick starts after the first signal and the
     running jobs are drained. It only sets a flag (safe at any point of a tick) and puts
-    the previous handlers back, so a second signal has its usual effect: Ctrl-C interrupts
-    the drain, SIGTERM ends the process (the jobs are then taken over once their leases expire)."""
+    the previous handlers back, so a second signal has its usual effect (a second SIGTERM
+    ends the process; its jobs are taken over once their leases expire)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -277,7 +277,8 @@ def run_agent(
     stop = _StopRequest()
     stop.install()
     console.print(f"agent [bold]{agent.id}[/]: {agent.runner.name} runner, {workers} worker(s), every {interval} on "
-                  f"the {clock!r}; policies: {', '.join(policies) if policies else 'all'}", highlight=False)
+                  f"the {clock!r}; policies: {', '.join(policies) if policies else 'all'}", highlight=False,
+                  soft_wrap=True)
     ticks = 0
     try:
         if once:

@@ -170,6 +170,10 @@ class JobStore:
         """Jobs, newest first, filtered by whichever of the arguments are given."""
         if status is not None and status not in STATUSES:
             raise ValidationError(f"status {status!r} is not one of {', '.join(STATUSES)}", field="status")
+        if kind is not None and kind not in KINDS:
+            raise ValidationError(f"kind {kind!r} is not one of {', '.join(KINDS)}", field="kind")
+        if limit < 1:
+            raise ValidationError(f"limit must be at least 1, got {limit}", field="limit")
         table = automation_jobs.c
         query = select(automation_jobs).order_by(table.scheduled_for.desc(), table.id.desc()).limit(limit)
         for column, value in ((table.policy, policy), (table.status, status), (table.kind, kind)):

@@ -9,6 +9,7 @@ the agent's memory.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -74,6 +75,11 @@ class ThreadRunner:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _ignore_interrupts() -> None:
+    """In a worker: Ctrl-C is the agent's to handle (it drains, then stops the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class ProcessRunner:
     """Jobs in spawned worker processes on this machine (a crash in a job cannot take the agent down)."""
 
@@ -81,7 +87,8 @@ class ProcessRunner:
 
     def __init__(self, workspace: Workspace, workers: int) -> None:
         self.settings = workspace.settings.model_dump_json()
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_ignore_interrupts)
 
     def submit(self, policy: Policy, job: Job) -> Future[Outcome]:
         return self.pool.submit(run_job, self.settings, policy.stored(), job.model_dump(mode="json"))
@@ -99,7 +106,7 @@ class RayRunner:
         try:
             import ray
         except ImportError as exc:
-            raise Unavailable("the ray runner needs Ray: pip install 'conveyor[ray]'") from exc
+            raise Unavailable("the ray runner needs Ray: pip install 'conveyor-ml[ray]'") from exc
         if not ray.is_initialized():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
         self.settings = workspace.settings.model_dump_json()
