@@ -134,7 +134,9 @@ class Agent:
                 with self._lock:
                     leases = {job_id: flight.job.attempts for job_id, flight in self._in_flight.items()}
                 held = self.jobs.renew(self.id, leases, self.lease_ms) if leases else set()
-                for lost in set(leases) - held:
+                with self._lock:
+                    lost_jobs = (set(leases) - held) & set(self._in_flight)
+                for lost in lost_jobs:
                     log.warning("agent %s lost the lease of job %s to another agent", self.id, lost[:12])
                 self._beat()
             except Exception as exc:  # noqa: BLE001 - a failed beat is retried next time; the thread must live
