@@ -60,7 +60,7 @@ def promote(workspace: Workspace, policy: Policy, version: int, details: dict[st
         except Conflict:
             pass
     return Outcome(WAITING, {**result, "outcome": "awaiting_approval", "risk_tier": model.risk_tier},
-                   f"{label} (risk tier {model.risk_tier}) awaits a validator's approval")
+                   f"{label} (risk tier {model.risk_tier.value}) awaits a validator's approval")
 
 
 def decide_waiting(workspace: Workspace, policy: Policy, result: dict[str, Any]) -> Outcome | None:
