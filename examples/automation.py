@@ -60,7 +60,7 @@ LABEL_DELAY = 3           # weeks until a loan's outcome is known
 SHIFT_WEEKS = (1, 3)      # the applicants' inputs shift over weeks 2-3 (see stressed)
 FRAUD = 0.4               # share of good unverified-income loans that go bad once the fraud wave is at full strength
 FRAUD_WEEKS = (1, 4)      # the fraud wave grows over weeks 2-4
-ARCHIVE_DAYS = 120        # loans older than this are outside every retrain window (retrain.window: 90d)
+ARCHIVE_DAYS = 120        # loans older than this are outside any retrain's window (retrain.window is 90d)
 
 
 @dataclass
@@ -154,11 +154,11 @@ def closed_loop(builder: Workspace, validator: Workspace, loans: pd.DataFrame, h
 
 
 def later_months(pool: pd.DataFrame, seed: int, count: int, per_week: int) -> list[pd.DataFrame]:
-    """``count`` weeks of ``per_week`` applications drawn without replacement from ``pool``, each a new
-    applicant, with two induced changes that grow over the first weeks: the applicants'
-    inputs shift as rates rise (``stressed``), and a fraud wave turns good loans without
-    income verification bad. Only the labels show the fraud, and the champion, which learnt
-    that unverified applicants are the safer ones, ranks those loans low."""
+    """``count`` weeks of ``per_week`` applications drawn without replacement from ``pool``,
+    each a new applicant, with two induced changes that grow over the first weeks: the
+    applicants' inputs shift as rates rise (``stressed``), and a fraud wave turns good loans
+    without income verification bad. Only the labels show the fraud, and the champion,
+    which learnt that unverified applicants are the safer ones, ranks those loans low."""
     rng = np.random.default_rng(seed)
     unverified = (pool["verification_status"] == "Not_Verified").to_numpy()
     left = np.ones(len(pool), dtype=bool)
@@ -510,7 +510,8 @@ def plot(workspace: Workspace, start: float, policy: Policy, marks: list[tuple[f
                 axis.annotate(name, ((at - start) / WEEK, 0.98), xycoords=("data", "axes fraction"), rotation=90,
                               va="top", ha="right", fontsize=8)
     axes[1].set_ylim(0, 1)
-    axes[0].legend(loc="lower left", fontsize=8)
+    for axis in axes:
+        axis.legend(loc="lower left" if axis is axes[0] else "upper left", fontsize=8)
     axes[1].set_xlabel("simulated week (a point is the weekly window that ends there)")
     axes[1].set_xticks(range(0, MAX_WEEKS + 1, 2))
     figure.suptitle(f"{MODEL}@champion in the closed loop")
