@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import shutil
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _harness import BENCH_DIR, call_worker, run_synchronised
+from _harness import BENCH_DIR, call_worker, ensure_venv, run_synchronised
 from rich.console import Console
 
 POSTGRES_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -108,34 +105,16 @@ def postgres_schema(prefix: str) -> Iterator[tuple[str, str]]:
 # APScheduler --------------------------------------------------------------------------------------
 
 
+APSCHEDULER_PROBE = ("import apscheduler, sqlalchemy, psycopg; from apscheduler.jobstores.sqlalchemy import "
+                     "SQLAlchemyJobStore; assert apscheduler.__version__.startswith('3.'); "
+                     "print(apscheduler.__version__)")
+
+
 def ensure_apscheduler(console: Console, log: Path) -> tuple[Path | None, str]:
     """The python of ``bench/.venvs/apscheduler`` and APScheduler's version: reused when it
     imports APScheduler 3 with SQLAlchemy and psycopg, else created or completed with pip
     (output in ``log``). (None, why) when pip fails."""
-    python = APSCHEDULER_VENV / "bin" / "python"
-    probe = ("import apscheduler, sqlalchemy, psycopg; from apscheduler.jobstores.sqlalchemy import "
-             "SQLAlchemyJobStore; assert apscheduler.__version__.startswith('3.'); print(apscheduler.__version__)")
-
-    def version() -> str | None:
-        if not python.exists():
-            return None
-        done = subprocess.run([str(python), "-c", probe], check=False, capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    found = version()
-    if found:
-        return python, found
-    console.print(f"Installing APScheduler 3 into {APSCHEDULER_VENV} (first use only; pip output in {log})...")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a") as out:
-        if not python.exists():
-            subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(APSCHEDULER_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip", *APSCHEDULER_PACKAGES],
-                       stdout=out, stderr=subprocess.STDOUT, check=False)
-    found = version()
-    if not found:
-        return None, f"pip could not install a working APScheduler 3 into {APSCHEDULER_VENV} (see {log})"
-    return python, found
+    return ensure_venv(APSCHEDULER_VENV, APSCHEDULER_PACKAGES, APSCHEDULER_PROBE, "APScheduler 3", console, log)
 
 
 def run_apscheduler(python: Path, slots: int, processes: int, folder: Path, interval: float | None = None) -> Outcome:

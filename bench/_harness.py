@@ -247,3 +247,32 @@ def run_synchronised(python: Path | str, script: str, args: list[dict[str, Any]]
         for proc in procs:
             proc.wait()
     return results
+
+
+def ensure_venv(venv: Path, packages: list[str], probe: str, label: str, console: Console,
+                log: Path) -> tuple[Path | None, str]:
+    """The python of ``venv`` and what ``probe`` prints (the rival's version): reused when the
+    probe runs, else the venv is created or completed with pip (output in ``log``).
+    (None, why) when pip fails."""
+    python = venv / "bin" / "python"
+
+    def version() -> str | None:
+        if not python.exists():
+            return None
+        done = subprocess.run([str(python), "-c", probe], check=False, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    found = version()
+    if found:
+        return python, found
+    console.print(f"Installing {label} into {venv} (first use only; pip output in {log})...")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as out:
+        if not python.exists():
+            subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip", *packages],
+                       stdout=out, stderr=subprocess.STDOUT, check=False)
+    found = version()
+    if not found:
+        return None, f"pip could not install a working {label} into {venv} (see {log})"
+    return python, found

@@ -10,16 +10,13 @@ its whole process tree is sampled too, and its peak is reported beside the worke
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _harness import BENCH_DIR, start_worker
+from _harness import BENCH_DIR, ensure_venv, start_worker
 from rich.console import Console
 
 EVIDENTLY_VENV = BENCH_DIR / ".venvs" / "evidently"
@@ -29,33 +26,15 @@ WORKER = "_monitoring_worker.py"
 TIMEOUT = 3 * 3600  # seconds before a worker is killed (Evidently at 1M rows takes minutes)
 
 
+EVIDENTLY_PROBE = ("import evidently, pandas, pyarrow, scipy; assert int(pandas.__version__.split('.')[0]) < 3; "
+                   "print(evidently.__version__)")
+
+
 def ensure_evidently(console: Console, log: Path) -> tuple[Path | None, str]:
     """The python of ``bench/.venvs/evidently`` and Evidently's version: reused when it
     imports Evidently with pandas < 3, else created or completed with pip (output in ``log``).
     (None, why) when pip fails."""
-    python = EVIDENTLY_VENV / "bin" / "python"
-    probe = "import evidently, pandas, pyarrow, scipy; assert int(pandas.__version__.split('.')[0]) < 3; " \
-            "print(evidently.__version__)"
-
-    def version() -> str | None:
-        if not python.exists():
-            return None
-        done = subprocess.run([str(python), "-c", probe], check=False, capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    found = version()
-    if found:
-        return python, found
-    console.print(f"Installing Evidently into {EVIDENTLY_VENV} (first use only; pip output in {log})...")
-    with open(log, "a") as out:
-        if not python.exists():
-            subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip", *EVIDENTLY_PACKAGES],
-                       stdout=out, stderr=subprocess.STDOUT, check=False)
-    found = version()
-    if not found:
-        return None, f"pip could not install a working Evidently into {EVIDENTLY_VENV} (see {log})"
-    return python, found
+    return ensure_venv(EVIDENTLY_VENV, EVIDENTLY_PACKAGES, EVIDENTLY_PROBE, "Evidently", console, log)
 
 
 @dataclass

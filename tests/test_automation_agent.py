@@ -192,3 +192,13 @@ def test_a_retrain_runs_in_a_worker_process_with_the_same_outcome(workspace: Wor
     assert workspace.registry.get_registered_model("cancer").aliases["champion"] == 2
     [agent_row] = workspace.automation.agents()
     assert agent_row["runner"] == "process" and agent_row["stopped_at"] is not None
+
+
+def test_two_versions_served_in_one_window_keep_a_point_each(workspace: Workspace) -> None:
+    from conveyor.automation.triggers import series
+
+    write_points(workspace, 1, START, START + DAY, quality_points(0.9, 100))
+    write_points(workspace, 2, START, START + DAY, quality_points(0.7, 50))
+    since, until = (START - DAY) * 1000, (START + DAY) * 1000
+    assert series(workspace, "cancer", 1, "model_quality.roc_auc", "", since, until)["value"].tolist() == [0.9]
+    assert series(workspace, "cancer", 2, "model_quality.roc_auc", "", since, until)["value"].tolist() == [0.7]

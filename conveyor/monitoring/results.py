@@ -86,8 +86,9 @@ class ResultStore:
 
     def history(self, model: str, metric: str | None = None, column: str | None = None,
                 since: int | None = None, until: int | None = None, limit: int = 10_000) -> pd.DataFrame:
-        """Points of a model's series in window order; where a window was monitored more
-        than once (labels arrived later), the newest point wins."""
+        """Points of a model's series in window order; where a window of a version was
+        monitored more than once (labels arrived later), the newest point wins (two versions
+        served in one window keep a point each)."""
         query = select(monitor_results).where(monitor_results.c.model == model)
         if metric:
             check, statistic = split_metric(metric)
@@ -103,7 +104,8 @@ class ResultStore:
             rows = [dict(row._mapping) for row in conn.execute(query)]
         latest: dict[tuple[Any, ...], dict[str, Any]] = {}
         for row in rows:
-            latest[(row["check"], row["statistic"], row["column"], row["window_start"], row["window_end"])] = row
+            latest[(row["version"], row["check"], row["statistic"], row["column"], row["window_start"],
+                    row["window_end"])] = row
         frame = pd.DataFrame(list(latest.values())[-limit:], columns=HISTORY_COLUMNS)
         for name in ("window_start", "window_end"):
             frame[name] = pd.to_datetime(frame[name], unit="ms", utc=True)
