@@ -8,6 +8,7 @@ Faces map them once: the CLI to an exit code, the server to an HTTP status.
     ├── ValidationError      bad input (exit 2, HTTP 422); also a ValueError
     ├── NotFound             no such object (exit 3, HTTP 404)
     ├── Conflict             exists already, stale version, duplicate key (exit 4, HTTP 409)
+    ├── Unauthenticated      no valid API token (exit 5, HTTP 401)
     ├── PermissionDenied     a role forbids it (exit 5, HTTP 403)
     ├── IntegrityError       stored data fails its checksum (exit 6, HTTP 500)
     └── Unavailable          a database or service is unreachable (exit 7, HTTP 503)
@@ -55,6 +56,14 @@ class Conflict(ConveyorError):
     code = "conflict"
     exit_code = 4
     http_status = 409
+
+
+class Unauthenticated(ConveyorError):
+    """The request carries no API token, or one that is unknown, expired or revoked."""
+
+    code = "unauthenticated"
+    exit_code = 5
+    http_status = 401
 
 
 class PermissionDenied(ConveyorError):

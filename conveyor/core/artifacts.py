@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -32,7 +33,32 @@ def sha256_file(path: str | Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-class ArtifactStore:
+class BlobReader(ABC):
+    """Reading verified blobs, built on ``iter_chunks``: shared by the store and its HTTP client."""
+
+    @abstractmethod
+    def iter_chunks(self, sha256: str) -> Iterator[bytes]:
+        """A blob's bytes, chunk by chunk; ``IntegrityError`` when they do not match the digest."""
+
+    def get_bytes(self, sha256: str) -> bytes:
+        """The verified bytes of a blob (see ``iter_chunks`` for the errors)."""
+        return b"".join(self.iter_chunks(sha256))
+
+    def download(self, sha256: str, destination: str | Path) -> Path:
+        """Write a verified blob to a local file; nothing is left behind if verification fails."""
+        destination = Path(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.part")
+        try:
+            with open(temporary, "wb") as handle:
+                handle.writelines(self.iter_chunks(sha256))
+            os.replace(temporary, destination)
+        finally:
+            temporary.unlink(missing_ok=True)
+        return destination
+
+
+class ArtifactStore(BlobReader):
     """Immutable blobs addressed by their sha256, on any fsspec file system.
 
     Args:
@@ -119,20 +145,3 @@ class ArtifactStore:
             raise IntegrityError(
                 f"artifact blob {sha256} is corrupted: its content hashes to {digest.hexdigest()}"
             )
-
-    def get_bytes(self, sha256: str) -> bytes:
-        """The verified bytes of a blob (see ``iter_chunks`` for the errors)."""
-        return b"".join(self.iter_chunks(sha256))
-
-    def download(self, sha256: str, destination: str | Path) -> Path:
-        """Write a verified blob to a local file; nothing is left behind if verification fails."""
-        destination = Path(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.part")
-        try:
-            with open(temporary, "wb") as handle:
-                handle.writelines(self.iter_chunks(sha256))
-            os.replace(temporary, destination)
-        finally:
-            temporary.unlink(missing_ok=True)
-        return destination

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,7 +66,15 @@ class TrackingSettings(_Section):
 
 
 RiskTier = Literal["low", "medium", "high"]
-Role = Literal["platform_admin", "data_scientist", "ml_engineer", "data_engineer", "validator"]
+def _hyphenated(value: Any) -> Any:
+    return value.replace("_", "-") if isinstance(value, str) else value
+
+
+Role = Annotated[
+    Literal["platform-admin", "data-scientist", "ml-engineer", "data-engineer", "validator", "viewer"],
+    BeforeValidator(_hyphenated),
+]
+"""A role of the permission matrix; ``data_scientist`` is read as ``data-scientist``."""
 
 
 class ValidationSettings(_Section):
@@ -187,9 +195,14 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    server: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="A Conveyor server's URL (CONVEYOR_SERVER): the SDK and CLI then work through it, not the stores.",
+    )
+    token: str | None = Field(default=None, description="API token for the server (CONVEYOR_TOKEN).", repr=False)
     user: str | None = Field(default=None, description="Who acts (CONVEYOR_USER); default: the login name.")
     roles: dict[str, list[Role]] = Field(default_factory=dict, description="User name -> roles.")
-    default_roles: list[Role] = Field(default_factory=lambda: ["data_scientist"])
+    default_roles: list[Role] = Field(default_factory=lambda: ["data-scientist", "ml-engineer", "data-engineer"])
 
     _yaml_path: ClassVar[Path | None] = None  # set on the per-workspace subclass load_settings makes
 
@@ -312,9 +325,9 @@ features:
     memory_limit: 2GiB    # DuckDB spills to temp_directory beyond this (or e.g. 60% of RAM)
     threads: null
     temp_directory: null  # default: .conveyor/tmp
-# Who acts (also CONVEYOR_USER) and what each user may do. Roles: platform_admin,
-# data_scientist, ml_engineer, data_engineer, validator.
+# Who acts (also CONVEYOR_USER) and what each user may do. Roles: platform-admin,
+# data-scientist, ml-engineer, data-engineer, validator, viewer (docs/permissions.md).
 user: null
 roles: {}
-default_roles: [data_scientist]
+default_roles: [data-scientist, ml-engineer, data-engineer]
 """

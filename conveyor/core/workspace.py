@@ -11,15 +11,17 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conveyor.core.artifacts import ArtifactStore
+from conveyor.core.artifacts import ArtifactStore, BlobReader
 from conveyor.core.config import Settings, find_workspace, load_settings
 from conveyor.core.db import MetadataStore
+from conveyor.errors import ValidationError
 
 if TYPE_CHECKING:
     from conveyor.automation import AutomationService
     from conveyor.governance import Actor, AuditLog
     from conveyor.monitoring.service import MonitoringService
     from conveyor.registry.service import RegistryService
+    from conveyor.server.client import ServerClient
     from conveyor.serving.deployments import DeploymentService
     from conveyor.tracking.service import TrackingService
 
@@ -50,11 +52,18 @@ class Workspace:
         )
 
     @functools.cached_property
-    def actor(self) -> Actor:
-        """Who acts in this workspace (``CONVEYOR_USER``) and their roles."""
+    def default_actor(self) -> Actor:
+        """Who acts in this workspace when no server request names someone (``CONVEYOR_USER``)."""
         from conveyor.governance import current_actor
 
         return current_actor(self.settings)
+
+    @property
+    def actor(self) -> Actor:
+        """Who acts now: the server request's user inside ``acting_as``, else the default actor."""
+        from conveyor.governance import request_actor
+
+        return request_actor() or self.default_actor
 
     @functools.cached_property
     def registry(self) -> RegistryService:
@@ -62,7 +71,7 @@ class Workspace:
         from conveyor.registry.service import RegistryService
 
         return RegistryService(
-            self.metadata, self.artifacts, self.tracking, self.settings.registry, self.actor, self.model_cache
+            self.metadata, self.artifacts, self.tracking, self.settings.registry, self.default_actor, self.model_cache
         )
 
     @functools.cached_property
@@ -70,7 +79,7 @@ class Workspace:
         """Named traffic policies over registered models, and their history."""
         from conveyor.serving.deployments import DeploymentService
 
-        return DeploymentService(self.metadata, self.registry, self.audit, self.actor)
+        return DeploymentService(self.metadata, self.registry, self.audit, self.default_actor)
 
     @functools.cached_property
     def monitoring(self) -> MonitoringService:
@@ -106,8 +115,51 @@ class Workspace:
             self.metadata.dispose()
 
 
+class RemoteWorkspace(Workspace):
+    """A workspace whose services are a Conveyor server's API (``CONVEYOR_SERVER``): the
+    same interfaces as in-process, so the SDK and CLI work unchanged against a team's server."""
+
+    @functools.cached_property
+    def client(self) -> ServerClient:
+        """The authenticated connection to the server."""
+        from conveyor.server.client import ServerClient
+
+        assert self.settings.server is not None
+        return ServerClient(self.settings.server, self.settings.token, getattr(self.settings, "project", None))
+
+    @functools.cached_property
+    def metadata(self) -> MetadataStore:
+        """Not available: a remote workspace reaches its stores only through the server."""
+        raise ValidationError(f"this workspace works through the server at {self.settings.server}; "
+                              "it has no direct metadata store", field="server")
+
+    @functools.cached_property
+    def artifacts(self) -> BlobReader:  # type: ignore[override]
+        """The server's blobs, read through its API."""
+        return self.tracking.artifacts
+
+    @functools.cached_property
+    def tracking(self) -> TrackingService:
+        """Experiments and runs on the server."""
+        from conveyor.tracking.remote import RemoteTracking
+
+        return RemoteTracking(self.client, self.settings.tracking)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Send pending metrics, finish open runs, close the connection."""
+        if "tracking" in self.__dict__:
+            self.tracking.close()
+        if "client" in self.__dict__:
+            self.client.close()
+
+
 _lock = threading.Lock()
 _open: dict[tuple[Path, str], Workspace] = {}
+
+
+def workspace_of(settings: Settings) -> Workspace:
+    """The workspace these settings describe: remote when they name a server, else in-process."""
+    return RemoteWorkspace(settings) if settings.server else Workspace(settings)
 
 
 def open_workspace(path: str | Path | None = None, **overrides: Any) -> Workspace:
@@ -117,5 +169,5 @@ def open_workspace(path: str | Path | None = None, **overrides: Any) -> Workspac
     key = (settings.workspace, settings.model_dump_json())
     with _lock:
         if key not in _open:
-            _open[key] = Workspace(settings)
+            _open[key] = workspace_of(settings)
         return _open[key]

@@ -2,7 +2,7 @@
 
 from conveyor.tracking.context import seed_everything
 from conveyor.tracking.run import Run
-from conveyor.tracking.schemas import Experiment, RunData, RunInfo, RunStatus
+from conveyor.tracking.schemas import Experiment, RunData, RunInfo, RunOrigin, RunStatus
 from conveyor.tracking.service import TrackingService
 
-__all__ = ["Experiment", "Run", "RunData", "RunInfo", "RunStatus", "TrackingService", "seed_everything"]
+__all__ = ["Experiment", "Run", "RunData", "RunInfo", "RunOrigin", "RunStatus", "TrackingService", "seed_everything"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +13,12 @@ from sqlalchemy import select
 
 from conveyor.core.db.base import now_ms
 from conveyor.errors import NotFound, ValidationError
-from conveyor.tracking.datasets import describe
+from conveyor.tracking.datasets import DatasetDescription, describe
 from conveyor.tracking.schemas import ArtifactInfo, DatasetInput
 from conveyor.tracking.tables import artifacts, datasets, run_inputs
 
 if TYPE_CHECKING:
-    from conveyor.core.artifacts import ArtifactStore
+    from conveyor.core.artifacts import ArtifactStore, BlobReader
     from conveyor.core.db import MetadataStore
 
 
@@ -33,38 +34,19 @@ def artifact_row(run_id: str, path: str, sha: str, size: int, kind: str) -> dict
     return {"run_id": run_id, "path": path, "sha256": sha, "size": size, "kind": kind, "created_at": now_ms()}
 
 
-class ArtifactLog:
-    """The artifact side of ``TrackingService``."""
+class ArtifactWriting:
+    """Files, tables, figures and datasets built on four primitives, so a remote client
+    (which sends bytes and descriptions over HTTP) shares this logic with the local store."""
 
-    store: MetadataStore
-    artifacts: ArtifactStore
-    if TYPE_CHECKING:  # provided by TrackingService
+    if TYPE_CHECKING:  # provided by the tracking service, local or remote
 
         def get_run_info(self, run_id: str) -> Any: ...
+        def log_bytes(self, run_id: str, data: bytes, artifact_path: str, kind: str = "file") -> ArtifactInfo: ...
+        def log_file(self, run_id: str, local_path: str | Path, artifact_path: str, kind: str = "file") -> ArtifactInfo: ...
+        def record_dataset(self, run_id: str, name: str, description: DatasetDescription, context: str = "train") -> DatasetInput: ...
+        def get_artifact(self, run_id: str, artifact_path: str) -> ArtifactInfo: ...
 
-    def _record(self, run_id: str, path: str, sha: str, size: int, kind: str) -> ArtifactInfo:
-        row = artifact_row(run_id, path, sha, size, kind)
-        upsert = self.store.dialect.insert(artifacts).values(**row)
-        with self.store.write() as conn:
-            conn.execute(
-                upsert.on_conflict_do_update(
-                    index_elements=[artifacts.c.run_id, artifacts.c.path],
-                    set_={"sha256": sha, "size": size, "kind": kind, "created_at": row["created_at"]},
-                )
-            )
-        return ArtifactInfo(path=path, sha256=sha, size=size, kind=kind)
-
-    def log_bytes(self, run_id: str, data: bytes, artifact_path: str, kind: str = "file") -> ArtifactInfo:
-        """Store bytes as the run's artifact at ``artifact_path``."""
-        sha, size = self.artifacts.put_bytes(data)
-        return self._record(run_id, _artifact_path(artifact_path), sha, size, kind)
-
-    def link_artifact(self, run_id: str, artifact_path: str, sha256: str, kind: str = "file") -> ArtifactInfo:
-        """Record a blob already in the artifact store as the run's artifact, without copying it:
-        how a cached pipeline step gives a new run the output an earlier run stored."""
-        if not self.artifacts.exists(sha256):
-            raise NotFound(f"artifact store has no blob {sha256}", field="sha256")
-        return self._record(run_id, _artifact_path(artifact_path), sha256, self.artifacts.size(sha256), kind)
+        artifacts: BlobReader
 
     def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None) -> list[ArtifactInfo]:
         """Store a file, or every file under a folder, under ``artifact_path`` (default: its name)."""
@@ -74,12 +56,10 @@ class ArtifactLog:
             raise ValidationError(f"artifact {str(source)!r} does not exist", field="local_path")
         base = _artifact_path(artifact_path or source.name)
         files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
-        stored = []
-        for file in files:
-            target = f"{base}/{file.relative_to(source).as_posix()}" if source.is_dir() else base
-            sha, size = self.artifacts.put_file(file)
-            stored.append(self._record(run_id, target, sha, size, "file"))
-        return stored
+        return [
+            self.log_file(run_id, file, f"{base}/{file.relative_to(source).as_posix()}" if source.is_dir() else base)
+            for file in files
+        ]
 
     def log_table(self, run_id: str, frame: pd.DataFrame, artifact_path: str) -> ArtifactInfo:
         """Store a DataFrame as Parquet (the path gets ``.parquet`` if it has no suffix)."""
@@ -107,7 +87,59 @@ class ArtifactLog:
         self.get_run_info(run_id)
         if not name:
             raise ValidationError("log_dataset needs a name", field="name")
-        found = describe(data, source)
+        return self.record_dataset(run_id, name, describe(data, source), context)
+
+    def read_artifact(self, run_id: str, artifact_path: str) -> bytes:
+        """An artifact's bytes, verified against its checksum (``IntegrityError`` if corrupted)."""
+        return self.artifacts.get_bytes(self.get_artifact(run_id, artifact_path).sha256)
+
+    def download_artifact(self, run_id: str, artifact_path: str, destination: str | Path) -> Path:
+        """Write a verified artifact to a local file."""
+        return self.artifacts.download(self.get_artifact(run_id, artifact_path).sha256, destination)
+
+
+class ArtifactLog(ArtifactWriting):
+    """The stored side of ``TrackingService``'s artifacts."""
+
+    store: MetadataStore
+    artifacts: ArtifactStore
+    if TYPE_CHECKING:  # provided by TrackingService
+
+        def get_run_info(self, run_id: str) -> Any: ...
+
+    def _record(self, run_id: str, path: str, sha: str, size: int, kind: str) -> ArtifactInfo:
+        row = artifact_row(run_id, path, sha, size, kind)
+        upsert = self.store.dialect.insert(artifacts).values(**row)
+        with self.store.write() as conn:
+            conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[artifacts.c.run_id, artifacts.c.path],
+                    set_={"sha256": sha, "size": size, "kind": kind, "created_at": row["created_at"]},
+                )
+            )
+        return ArtifactInfo(path=path, sha256=sha, size=size, kind=kind)
+
+    def log_bytes(self, run_id: str, data: bytes, artifact_path: str, kind: str = "file") -> ArtifactInfo:
+        """Store bytes as the run's artifact at ``artifact_path``."""
+        sha, size = self.artifacts.put_bytes(data)
+        return self._record(run_id, _artifact_path(artifact_path), sha, size, kind)
+
+    def log_file(self, run_id: str, local_path: str | Path, artifact_path: str, kind: str = "file") -> ArtifactInfo:
+        """Store one local file as the run's artifact at ``artifact_path``."""
+        path = _artifact_path(artifact_path)
+        sha, size = self.artifacts.put_file(local_path)
+        return self._record(run_id, path, sha, size, kind)
+
+    def link_artifact(self, run_id: str, artifact_path: str, sha256: str, kind: str = "file") -> ArtifactInfo:
+        """Record a blob already in the artifact store as the run's artifact, without copying it:
+        how a cached pipeline step gives a new run the output an earlier run stored."""
+        if not self.artifacts.exists(sha256):
+            raise NotFound(f"artifact store has no blob {sha256}", field="sha256")
+        return self._record(run_id, _artifact_path(artifact_path), sha256, self.artifacts.size(sha256), kind)
+
+    def record_dataset(self, run_id: str, name: str, description: DatasetDescription, context: str = "train") -> DatasetInput:
+        """Record a described dataset as an input of the run (``log_dataset`` describes it)."""
+        found = description
         dataset_id = hashlib.sha256(f"{name}\0{found.digest}\0{found.source}".encode()).hexdigest()[:32]
         row = {
             "id": dataset_id, "name": name, "digest": found.digest, "source": found.source,
@@ -137,10 +169,8 @@ class ArtifactLog:
             raise NotFound(f"run {run_id} has no artifact '{artifact_path}'", field="artifact_path")
         return ArtifactInfo(**row._mapping)
 
-    def read_artifact(self, run_id: str, artifact_path: str) -> bytes:
-        """An artifact's bytes, verified against its checksum (``IntegrityError`` if corrupted)."""
-        return self.artifacts.get_bytes(self.get_artifact(run_id, artifact_path).sha256)
-
-    def download_artifact(self, run_id: str, artifact_path: str, destination: str | Path) -> Path:
-        """Write a verified artifact to a local file."""
-        return self.artifacts.download(self.get_artifact(run_id, artifact_path).sha256, destination)
+    def blob_chunks(self, sha256: str) -> Iterator[bytes]:
+        """A stored blob's bytes, chunk by chunk, verified as they are read (what model loading reads)."""
+        if not self.artifacts.exists(sha256):
+            raise NotFound(f"artifact store has no blob {sha256}", field="sha256")
+        return self.artifacts.iter_chunks(sha256)

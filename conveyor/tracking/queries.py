@@ -91,9 +91,11 @@ class RunQueries:
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
         include_deleted: bool = False,
+        offset: int = 0,
     ) -> pd.DataFrame:
         """Runs matching ``filter`` as a DataFrame: one row per run, columns
         ``run_id ... parent_id`` then ``metrics.*``, ``params.*``, ``tags.*``.
+        ``offset`` skips that many matching runs: pages are ``offset, offset + max_results``.
 
         Raises:
             ValidationError: a malformed filter or order_by (the message gives the position).
@@ -101,12 +103,14 @@ class RunQueries:
         """
         if isinstance(max_results, bool) or not isinstance(max_results, int) or not 0 < max_results <= 1_000_000:
             raise ValidationError(f"max_results must be an integer in [1, 1000000], got {max_results!r}", field="max_results")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValidationError(f"offset must be a non-negative integer, got {offset!r}", field="offset")
         names = ["Default"] if experiments is None else [experiments] if isinstance(experiments, str) else list(experiments)
         experiment_ids = [self.get_experiment(name).id for name in names]
         query = build_query(experiment_ids, parse_filter(filter), parse_order_by(list(order_by or [])), include_deleted)
         self.reap_dead_runs()
         with self.store.read() as conn:
-            run_ids = list(conn.execute(query.limit(max_results)).scalars())
+            run_ids = list(conn.execute(query.limit(max_results).offset(offset)).scalars())
             return self._frame(conn, run_ids)
 
     def _frame(self, conn: Any, run_ids: list[str]) -> pd.DataFrame:

@@ -60,6 +60,37 @@ class RunInfo(BaseModel):
     deleted: bool = False
 
 
+class RunOrigin(BaseModel):
+    """Where a run is executed: captured by the process that runs the code, so a run
+    logged through the server records the client's code and environment, not the server's."""
+
+    user: str
+    host: str
+    pid: int
+    command: str
+    python_version: str
+    git_commit: str | None = None
+    git_branch: str | None = None
+    git_dirty: bool = False
+    git_diff: str = ""
+    seed: int | None = None
+    environment: str = ""
+
+    @classmethod
+    def capture(cls) -> RunOrigin:
+        """The origin of a run started by this process now."""
+        import os
+
+        from conveyor.tracking import context
+
+        git, proc = context.git_state(), context.process_context()
+        return cls(
+            user=proc.user, host=proc.host, pid=os.getpid(), command=proc.command,
+            python_version=proc.python_version, git_commit=git.commit, git_branch=git.branch,
+            git_dirty=git.dirty, git_diff=git.diff, seed=context.current_seed(), environment=context.environment_text(),
+        )
+
+
 class RunData(BaseModel):
     """A run with its params, latest metrics, tags, artifacts and input datasets."""
 

@@ -13,7 +13,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from conveyor.core.config import TrackingSettings
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, NotFound, ValidationError
-from conveyor.tracking import context as run_context
 from conveyor.tracking import tables
 from conveyor.tracking.artifacts import ArtifactLog, artifact_row
 from conveyor.tracking.liveness import is_dead
@@ -33,6 +32,7 @@ from conveyor.tracking.schemas import (
     KNOWN_KEYS,
     Experiment,
     RunInfo,
+    RunOrigin,
     RunStatus,
     check_key,
 )
@@ -92,7 +92,7 @@ class TrackingService(RunQueries, ArtifactLog):
         self.metric_log = MetricLog(store, wal_dir, settings.flush_interval_ms / 1000, self._heartbeat)
         self._experiment_of: dict[str, str] = {}
         self._experiment_ids: dict[str, str] = {}
-        self._environment_blob: tuple[str, int] | None = None
+        self._environment_blobs: dict[str, tuple[str, int]] = {}
         self._active: set[str] = set()
         self._last_heartbeat = 0.0
         self._exit_hook_installed = False
@@ -159,35 +159,41 @@ class TrackingService(RunQueries, ArtifactLog):
         parent_id: str | None = None,
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
+        origin: RunOrigin | None = None,
     ) -> RunInfo:
-        """Start a run, capturing code version, environment, command line and seed."""
+        """Start a run, recording its code version, environment, command line and seed.
+
+        ``origin`` is where the run executes (a remote client sends its own); without it,
+        this process is the origin and keeps the run alive (heartbeats, ends it at exit).
+        """
         experiment_id = self._experiment_id(experiment)
         if parent_id is not None:
             self.get_run_info(parent_id)
-        git = run_context.git_state()
-        proc = run_context.process_context()
+        local = origin is None
+        origin = origin or RunOrigin.capture()
         now = now_ms()
         run_id = _new_id()
         row = {
             "id": run_id, "experiment_id": experiment_id, "name": name or f"run-{run_id[:8]}",
             "status": RunStatus.RUNNING.value, "start_time": now, "end_time": None, "heartbeat_at": now,
-            "parent_id": parent_id, "user": proc.user, "host": proc.host, "pid": os.getpid(),
-            "command": proc.command, "git_commit": git.commit, "git_branch": git.branch,
-            "git_dirty": git.dirty if git.commit else None, "python_version": proc.python_version,
-            "seed": run_context.current_seed(), "error": None, "deleted": False,
+            "parent_id": parent_id, "user": origin.user, "host": origin.host, "pid": origin.pid,
+            "command": origin.command, "git_commit": origin.git_commit, "git_branch": origin.git_branch,
+            "git_dirty": origin.git_dirty if origin.git_commit else None, "python_version": origin.python_version,
+            "seed": origin.seed, "error": None, "deleted": False,
         }
         param_rows = self._key_values("param", run_id, experiment_id, params)
         tag_rows = self._key_values("tag", run_id, experiment_id, tags)
-        captured = self._captured_files(run_id, git)
+        captured = self._captured_files(run_id, origin)
         with self.store.write() as conn:
             conn.execute(runs.insert(), row)
             for table, rows in ((tables.params, param_rows), (tables.tags, tag_rows), (tables.artifacts, captured)):
                 if rows:
                     conn.execute(table.insert(), rows)
         self._experiment_of[run_id] = experiment_id
-        self._active.add(run_id)
-        _ACTIVE_RUNS.add(run_id)
-        self._install_exit_hook()
+        if local:
+            self._active.add(run_id)
+            _ACTIVE_RUNS.add(run_id)
+            self._install_exit_hook()
         self.metric_log.start()
         return RunInfo(**row)
 
@@ -197,13 +203,14 @@ class TrackingService(RunQueries, ArtifactLog):
             found = self._experiment_ids[name] = self.ensure_experiment(name).id
         return found
 
-    def _captured_files(self, run_id: str, git: run_context.GitState) -> list[dict[str, Any]]:
+    def _captured_files(self, run_id: str, origin: RunOrigin) -> list[dict[str, Any]]:
         """Artifact rows for the environment and, if the tree is dirty, the diff."""
-        if self._environment_blob is None:
-            self._environment_blob = self.artifacts.put_bytes(run_context.environment_text().encode())
-        files = [("_conveyor/environment.txt", *self._environment_blob, "environment")]
-        if git.dirty and git.diff:
-            files.append(("_conveyor/git.diff", *self.artifacts.put_bytes(git.diff.encode()), "git-diff"))
+        environment = self._environment_blobs.get(origin.environment)
+        if environment is None:
+            environment = self._environment_blobs[origin.environment] = self.artifacts.put_bytes(origin.environment.encode())
+        files = [("_conveyor/environment.txt", *environment, "environment")]
+        if origin.git_dirty and origin.git_diff:
+            files.append(("_conveyor/git.diff", *self.artifacts.put_bytes(origin.git_diff.encode()), "git-diff"))
         return [artifact_row(run_id, path, sha, size, kind) for path, sha, size, kind in files]
 
     def end_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED, error: str | None = None) -> None:
@@ -240,6 +247,13 @@ class TrackingService(RunQueries, ArtifactLog):
         with self.store.write() as conn:
             conn.execute(update(runs).where(runs.c.id.in_(list(self._active))).values(heartbeat_at=now_ms()))
         self._last_heartbeat = time.monotonic()
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """Mark running runs as alive: how a remote client keeps its runs from being reaped."""
+        if run_ids:
+            with self.store.write() as conn:
+                conn.execute(update(runs).where(runs.c.id.in_(list(run_ids)), runs.c.status == RunStatus.RUNNING.value)
+                             .values(heartbeat_at=now_ms()))
 
     def reap_dead_runs(self) -> list[str]:
         """Mark killed every running run whose process is gone; returns their ids."""
