@@ -18,6 +18,7 @@ from conveyor.governance.cli import audit_app
 from conveyor.monitoring.cli import monitor_app
 from conveyor.pipelines.cli import pipeline_app, reproduce
 from conveyor.registry.cli import models_app
+from conveyor.server.cli import server_app
 from conveyor.serving.cli import score, serve
 from conveyor.serving.deployments.cli import deploy_app
 from conveyor.serving.feedback_cli import feedback_app
@@ -41,6 +42,7 @@ app.add_typer(monitor_app, name="monitor")
 app.add_typer(policies_app, name="policies")
 app.add_typer(agent_app, name="agent")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(server_app, name="server")
 runs_app.command("reproduce")(reproduce)
 app.command("serve")(serve)
 app.command("score")(score)

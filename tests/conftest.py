@@ -114,13 +114,32 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``both_modes`` run on a local workspace and through a real server."""
+    if metafunc.definition.get_closest_marker("both_modes") and "mode" in metafunc.fixturenames:
+        metafunc.parametrize("mode", ["local", "remote"])
+
+
 @pytest.fixture
-def workspace(tmp_path: Path, metadata_url: str) -> Iterator[Workspace]:
-    """A workspace in a temporary folder, on each metadata backend."""
+def mode() -> str:
+    """How a test reaches its workspace: in-process (``local``) or through a server (``remote``)."""
+    return "local"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, metadata_url: str, mode: str) -> Iterator[Workspace]:
+    """A workspace in a temporary folder, on each metadata backend; for tests marked
+    ``both_modes``, also the same workspace served by a real server and used through HTTP."""
     root = tmp_path / "ws"
     root.mkdir()
     ws = Workspace(load_settings(root, metadata={"url": metadata_url}))
-    yield ws
+    if mode == "remote":
+        from server_support import remote_workspace
+
+        with remote_workspace(ws, tmp_path / "client") as remote:
+            yield remote
+    else:
+        yield ws
     ws.close()
 
 

@@ -13,7 +13,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import conveyor
 from conveyor.core.config import load_settings
-from conveyor.core.workspace import Workspace
+from conveyor.core.workspace import RemoteWorkspace, Workspace
 from conveyor.registry import ModelVersion
 
 NUMERIC = ["income", "debt_ratio", "age"]
@@ -55,8 +55,14 @@ def log_version(workspace: Workspace, name: str, frame: pd.DataFrame, C: float =
     return workspace.registry.create_model_version(name, logged.uri)
 
 
-def as_user(workspace: Workspace, user: str, roles: Sequence[str] = ("data_scientist",), **settings: object) -> Workspace:
-    """The same workspace (database and artifacts) acting as ``user`` with ``roles``."""
+def as_user(workspace: Workspace, user: str, roles: Sequence[str] = ("data-scientist",), **settings: object) -> Workspace:
+    """The same workspace (database and artifacts) acting as ``user`` with ``roles``; through
+    the same server with that user's token when ``workspace`` is remote."""
+    if isinstance(workspace, RemoteWorkspace):
+        assert not settings, "a remote workspace takes its settings from the server"
+        from server_support import as_remote_user
+
+        return as_remote_user(workspace, user, tuple(roles))
     return Workspace(load_settings(
         workspace.settings.workspace, metadata={"url": workspace.settings.metadata_url},
         user=user, roles={user: list(roles)}, **settings,

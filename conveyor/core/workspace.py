@@ -145,6 +145,13 @@ class RemoteWorkspace(Workspace):
 
         return RemoteTracking(self.client, self.settings.tracking)  # type: ignore[return-value]
 
+    @functools.cached_property
+    def registry(self) -> RegistryService:
+        """Registered models, versions, aliases and approvals on the server; models load here."""
+        from conveyor.registry.remote import RemoteRegistry
+
+        return RemoteRegistry(self.client, self.tracking, self.settings.registry, self.model_cache)  # type: ignore[arg-type, return-value]
+
     def close(self) -> None:
         """Send pending metrics, finish open runs, close the connection."""
         if "tracking" in self.__dict__:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, update
 
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, PermissionDenied, ValidationError
-from conveyor.governance import SYSTEM_ACTOR
+from conveyor.governance import SYSTEM_ACTOR, Action
 from conveyor.registry.schemas import (
     Approval,
     ModelVersion,
@@ -35,7 +35,6 @@ TRANSITIONS: dict[VersionStatus, frozenset[VersionStatus]] = {
     S.REJECTED: frozenset({S.ARCHIVED}),
     S.ARCHIVED: frozenset(),
 }
-DECIDER_ROLES = ("validator",)
 
 
 def check_transition(name: str, version: int, current: str, target: VersionStatus) -> None:
@@ -82,7 +81,7 @@ class ApprovalOperations:
 
     def _decide(self, name: str, version: int | str, decision: VersionStatus, reason: str | None) -> ModelVersion:
         verb = "approve" if decision is S.APPROVED else "reject"
-        self.actor.require_role(f"{verb} model versions", *DECIDER_ROLES)
+        self.actor.require(Action.MODELS_APPROVE)
         with self.audit.transaction() as tx:
             _, row = self._version_row(tx.conn, name, version)
             if row.created_by == self.actor.name:

@@ -12,7 +12,7 @@ import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -20,17 +20,19 @@ from conveyor.errors import ValidationError
 from conveyor.registry.packaging import (
     MANIFEST_FILE,
     Manifest,
+    Predictor,
     Signature,
     infer_signature,
+    load_folder,
     read_manifest,
     save_model,
 )
-from conveyor.registry.schemas import LoggedModel
+from conveyor.registry.schemas import LoggedModel, ModelVersion
 
 PROFILE_FILE = "reference-profile.json"
 
 if TYPE_CHECKING:
-    from conveyor.core.artifacts import ArtifactStore
+    from conveyor.core.artifacts import BlobReader
     from conveyor.registry.service import RegistryService
     from conveyor.tracking import TrackingService
 
@@ -98,7 +100,7 @@ def log_and_register(
 INCOMING = ".incoming"  # downloads in progress, beside (not inside) the model folders
 
 
-def fetch_model(artifacts: ArtifactStore, manifest_sha256: str, cache: Path) -> tuple[Path, Manifest]:
+def fetch_model(artifacts: BlobReader, manifest_sha256: str, cache: Path) -> tuple[Path, Manifest]:
     """The model's files in a local folder (downloaded once per manifest) and its manifest.
 
     Files are downloaded outside the model folder and moved in whole, so processes loading
@@ -114,3 +116,15 @@ def fetch_model(artifacts: ArtifactStore, manifest_sha256: str, cache: Path) -> 
             os.replace(incoming, target)
     return folder, manifest
 
+
+
+def load_resolved(
+    artifacts: BlobReader, cache: Path, uri: str, version: ModelVersion | None, manifest_sha256: str,
+    allow_pickle: bool, trusted_types: Sequence[str], schema_mode: Literal["error", "coerce"],
+) -> Predictor:
+    """The predictor of a resolved model URI: files fetched (once) into ``cache`` and verified."""
+    folder, manifest = fetch_model(artifacts, manifest_sha256, cache)
+    predictor = load_folder(folder, manifest, allow_pickle=allow_pickle, trusted_types=trusted_types, schema_mode=schema_mode)
+    predictor.version = version
+    predictor.uri = uri
+    return predictor

@@ -20,15 +20,14 @@ from conveyor.core.config import RegistrySettings
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, NotFound, ValidationError
-from conveyor.governance import Actor, AuditedTransaction, AuditLog
+from conveyor.governance import ActingActor, Action, Actor, AuditedTransaction, AuditLog
 from conveyor.registry.aliases import AliasOperations
 from conveyor.registry.approvals import ApprovalOperations
-from conveyor.registry.loading import PROFILE_FILE, fetch_model
+from conveyor.registry.loading import PROFILE_FILE, load_resolved
 from conveyor.registry.packaging import (
     MANIFEST_FILE,
     Manifest,
     Predictor,
-    load_folder,
     read_manifest,
 )
 from conveyor.registry.schemas import (
@@ -49,7 +48,6 @@ from conveyor.registry.validation import ValidationOperations
 from conveyor.tracking import TrackingService
 
 EDITABLE_FIELDS = ("description", "owner_team", "task_type", "intended_use", "limitations", "tags")
-TIER_ROLES = ("validator", "platform_admin")
 
 
 def _risk_tier(value: RiskTier | str) -> RiskTier:
@@ -78,6 +76,8 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         actor: who acts; every change is recorded under this name.
         cache: where loaded models' files are kept, one folder per manifest.
     """
+
+    actor = ActingActor()
 
     def __init__(
         self, store: MetadataStore, artifacts: ArtifactStore, tracking: TrackingService,
@@ -148,7 +148,7 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
             raise ValidationError(f"cannot update {', '.join(sorted(unknown))} of a registered model", field=min(unknown))
         values = {key: value for key, value in changes.items() if value is not None}
         if "risk_tier" in values:
-            self.actor.require_role("change the risk tier", *TIER_ROLES)
+            self.actor.require(Action.MODELS_SET_TIER)
             values["risk_tier"] = _risk_tier(values["risk_tier"]).value
         if "tags" in values:
             values["tags"] = _tags(values["tags"])
@@ -292,12 +292,8 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         ``trusted_types`` adds to ``registry.trusted_types`` the types skops may rebuild.
         """
         version, manifest_sha = self.resolve(uri)
-        folder, manifest = fetch_model(self.artifacts, manifest_sha, self.cache)
         trusted = [*self.settings.trusted_types, *trusted_types]
-        predictor = load_folder(folder, manifest, allow_pickle=allow_pickle, trusted_types=trusted, schema_mode=schema_mode)
-        predictor.version = version
-        predictor.uri = uri
-        return predictor
+        return load_resolved(self.artifacts, self.cache, uri, version, manifest_sha, allow_pickle, trusted, schema_mode)
 
     def list_model_versions(self, name: str, status: VersionStatus | str | None = None) -> list[ModelVersion]:
         """Every version of a model, newest first, optionally of one status."""

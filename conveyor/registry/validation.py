@@ -14,12 +14,12 @@ import pandas as pd
 
 from conveyor.core.config import ValidationSettings
 from conveyor.errors import Conflict, ValidationError
+from conveyor.governance.validation import DataProfile, ValidationReport
 from conveyor.registry.schemas import ModelVersion, RegisteredModel
 
 if TYPE_CHECKING:
     from conveyor.core.artifacts import ArtifactStore
     from conveyor.governance import Actor
-    from conveyor.governance.validation import DataProfile, ValidationReport
     from conveyor.registry.packaging import Predictor
 
 CHAMPION = "champion"
@@ -120,7 +120,5 @@ class ValidationOperations:
         if not records:
             return None
         latest = records[-1]
-        from conveyor.governance.validation import ValidationReport
-
         report = ValidationReport.model_validate_json(self.artifacts.get_bytes(latest.report_sha256))
         return report, self.artifacts.get_bytes(latest.html_sha256).decode()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import os
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -72,13 +71,10 @@ def _include_ui(app: FastAPI) -> None:
     app.include_router(build_ui_router())
 
 
-WORKSPACE_ENV = "CONVEYOR_SERVER_WORKSPACE"
-METADATA_ENV = "CONVEYOR_SERVER_METADATA_URL"
 AUTH_ENV = "CONVEYOR_SERVER_AUTH"
 
 
 def app_from_environment() -> FastAPI:
-    """The app a uvicorn worker builds from what ``conveyor server start`` put in its environment."""
-    overrides = {"metadata": {"url": os.environ[METADATA_ENV]}} if os.environ.get(METADATA_ENV) else {}
-    workspace = open_workspace(Path(os.environ[WORKSPACE_ENV]), **overrides)
-    return create_app(workspace, auth=os.environ.get(AUTH_ENV, "1") == "1")
+    """The app a uvicorn worker builds from what ``conveyor server start`` put in its
+    environment (``CONVEYOR_WORKSPACE``, ``CONVEYOR_METADATA__URL``, ...)."""
+    return create_app(open_workspace(), auth=os.environ.get(AUTH_ENV, "1") == "1")

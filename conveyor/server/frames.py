@@ -15,11 +15,7 @@ ARROW = "application/vnd.apache.arrow.stream"
 def frame_response(request: Request, frame: pd.DataFrame, headers: dict[str, str] | None = None) -> Response:
     """``frame`` as Arrow IPC if the client accepts it, else as ``{"columns": [...], "rows": [...]}`` JSON."""
     if ARROW in request.headers.get("accept", ""):
-        table = pa.Table.from_pandas(frame, preserve_index=not isinstance(frame.index, pd.RangeIndex))
-        sink = io.BytesIO()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return Response(sink.getvalue(), media_type=ARROW, headers=headers)
+        return Response(arrow_bytes(frame), media_type=ARROW, headers=headers)
     body = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
     text = body.to_json(orient="split", index=False, date_format="iso")
     return Response(text, media_type="application/json", headers=headers)
@@ -27,4 +23,18 @@ def frame_response(request: Request, frame: pd.DataFrame, headers: dict[str, str
 
 def read_frame(response: httpx.Response) -> pd.DataFrame:
     """The DataFrame an Arrow IPC response carries."""
-    return pa.ipc.open_stream(response.content).read_pandas()
+    return read_arrow(response.content)
+
+
+def read_arrow(data: bytes) -> pd.DataFrame:
+    """A DataFrame sent as an Arrow IPC stream."""
+    return pa.ipc.open_stream(data).read_pandas()
+
+
+def arrow_bytes(frame: pd.DataFrame) -> bytes:
+    """A DataFrame as an Arrow IPC stream (its index is kept unless it is the default one)."""
+    table = pa.Table.from_pandas(frame, preserve_index=not isinstance(frame.index, pd.RangeIndex))
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
