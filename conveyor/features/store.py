@@ -36,9 +36,10 @@ from conveyor.features.online import OnlineStore, open_online_store
 from conveyor.features.plan import make_plan
 from conveyor.features.schemas import Plan
 from conveyor.features.sources import SourceContext
+from conveyor.governance.identity import Actor
+from conveyor.governance.permissions import Action, requires
 
 FeatureRefs = str | FeatureService | Sequence[str]
-EDIT_ROLES = ("data_engineer", "data_scientist", "ml_engineer", "platform_admin")
 
 
 class FeatureStore(MaterializationOperations, DatasetOperations):
@@ -74,6 +75,11 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
     def duckdb(self) -> SourceContext:
         """The DuckDB connection that reads sources."""
         return connect(self.settings)
+
+    @property
+    def actor(self) -> Actor:
+        """Who acts on the store: the workspace's acting user."""
+        return self.workspace.actor
 
     def close(self) -> None:
         """Release the online store and the DuckDB connection."""
@@ -122,6 +128,7 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
         versions = {key: stored.version for key, stored in self.catalog.latest(conn, include_deleted=True).items()}
         return make_plan(desired, current, prune, self.workspace.registry.feature_service_consumers, versions)
 
+    @requires(Action.FEATURES_APPLY)
     def apply(self, objects: Sequence[Definition] | None = None, allow_breaking: bool = False) -> Plan:
         """Check the definitions, then record each changed one as a new version (audited).
 
@@ -129,7 +136,6 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
             ValidationError: a reference, column, type or timestamp is wrong; names the object and field.
             Conflict: the change breaks a feature service a model uses, and ``allow_breaking`` is False.
         """
-        self.workspace.actor.require_role("apply feature definitions", *EDIT_ROLES)
         desired, prune = self._desired(objects)
         plan = self._plan(desired, prune)
         state = self._state_after(desired, prune)

@@ -6,14 +6,29 @@ from conveyor.governance.audit import (
     AuditLog,
     AuditVerification,
 )
-from conveyor.governance.identity import SYSTEM_ACTOR, Actor, current_actor
+from conveyor.governance.identity import (
+    SYSTEM_ACTOR,
+    ActingActor,
+    Actor,
+    acting_as,
+    current_actor,
+    request_actor,
+)
+from conveyor.governance.permissions import MATRIX, ROLES, Action, requires
 
 __all__ = [
+    "MATRIX",
+    "ROLES",
     "SYSTEM_ACTOR",
+    "ActingActor",
+    "Action",
     "Actor",
     "AuditEntry",
     "AuditLog",
     "AuditVerification",
     "AuditedTransaction",
+    "acting_as",
     "current_actor",
+    "request_actor",
+    "requires",
 ]

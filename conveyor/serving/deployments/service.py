@@ -19,7 +19,7 @@ from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, NotFound, ValidationError
 from conveyor.governance.audit import AuditLog
-from conveyor.governance.identity import Actor
+from conveyor.governance.identity import ActingActor, Actor
 from conveyor.registry.service import RegistryService
 from conveyor.serving.deployments.spec import DeploymentSpec, Route, version_of
 from conveyor.serving.deployments.tables import deployment_revisions, deployments
@@ -48,6 +48,8 @@ def _revision(name: str, row: Any) -> Deployment:
 
 class DeploymentService:
     """Create, change, follow and roll back deployments."""
+
+    actor = ActingActor()
 
     def __init__(self, store: MetadataStore, registry: RegistryService, audit: AuditLog, actor: Actor) -> None:
         self.store = store
