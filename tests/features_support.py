@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from conveyor.core.config import load_settings
+from conveyor.core.workspace import Workspace
 
 T0 = pd.Timestamp("2024-03-01 12:00:00")  # naive = UTC
 US = pd.Timedelta(microseconds=1)
@@ -30,20 +34,39 @@ def write_parquet(path: Path, frame: pd.DataFrame, unit: str = "us") -> Path:
     return path
 
 
-def make_store(root: Path, objects: Sequence[object]):  # noqa: ANN201
-    """A FeatureStore on a workspace in ``root`` (embedded defaults) with ``objects`` applied."""
+@contextlib.contextmanager
+def feature_store(where: Path | Workspace, mode: str = "local", **overrides: Any) -> Iterator[Any]:
+    """A feature store on a workspace: ``where`` is its folder (opened with ``overrides``) or the
+    open workspace. ``local``: in-process. ``remote``: the same workspace behind a real server
+    started for it (acting as the workspace's default user), used through HTTP by a client in
+    the same folder (the client reads the definition files there, the server the data)."""
     from conveyor.features import FeatureStore
 
-    store = FeatureStore(root)
+    if mode == "local":
+        with (FeatureStore(where, **overrides) if isinstance(where, Path) else FeatureStore(workspace=where)) as store:
+            yield store
+        return
+    from server_support import remote_of, serve
+
+    served = Workspace(load_settings(where, **overrides)) if isinstance(where, Path) else where
+    try:
+        with serve(served, auth=False) as url:
+            remote = remote_of(url, served.settings.workspace)
+            try:
+                yield FeatureStore(workspace=remote)
+            finally:
+                remote.close()
+    finally:
+        if served is not where:
+            served.close()
+
+
+def make_store(stack: contextlib.ExitStack, root: Path, objects: Sequence[object], mode: str = "local"):  # noqa: ANN201
+    """A feature store (see ``feature_store``) on a workspace in ``root`` (embedded defaults) with
+    ``objects`` applied, closed with ``stack``."""
+    store = stack.enter_context(feature_store(root, mode))
     store.apply(list(objects))
     return store
-
-
-def close(store: object) -> None:
-    """Close a store if it has a close method."""
-    closer = getattr(store, "close", None)
-    if callable(closer):
-        closer()
 
 
 def historical(store, entity_df: pd.DataFrame, features, **kwargs: Any) -> pd.DataFrame:  # noqa: ANN001

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from features_support import write_parquet
+from features_support import feature_store, write_parquet
 from registry_support import credit_frame, log_version
+from server_support import serve
 
+from conveyor.core.config import load_settings
 from conveyor.core.workspace import Workspace
 from conveyor.errors import Conflict, ValidationError
 from conveyor.features import (
@@ -25,6 +27,9 @@ from conveyor.features import (
     PostgresSource,
     SqlSource,
 )
+from conveyor.features.remote import RemoteFeatureStore
+
+pytestmark = pytest.mark.both_modes
 
 DEFS = """\
 from datetime import timedelta
@@ -54,14 +59,25 @@ def write_defs(root: Path, ttl: int = 30, selection: str = "") -> None:
 
 
 @pytest.fixture
-def store(workspace: Workspace) -> FeatureStore:
-    root = workspace.settings.workspace
+def served(tmp_path: Path, metadata_url: str) -> Workspace:
+    """The store's workspace, in-process: in remote mode, the one the server serves."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    ws = Workspace(load_settings(root, metadata={"url": metadata_url}))
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def store(served: Workspace, mode: str) -> FeatureStore:
+    root = served.settings.workspace
     write_parquet(root / "data" / "stats.parquet", stats_frame())
     write_defs(root)
-    yield FeatureStore(workspace=workspace)
+    with feature_store(served, mode) as store:
+        yield store
 
 
-def test_apply_records_a_version_per_changed_object_and_audits_it(store: FeatureStore) -> None:
+def test_apply_records_a_version_per_changed_object_and_audits_it(store: FeatureStore, served: Workspace) -> None:
     first = store.apply()
     assert [(c.action, c.kind, c.name, c.version) for c in first.changes] == [
         ("create", "entity", "customer", 1), ("create", "feature_view", "customer_stats", 1),
@@ -74,9 +90,9 @@ def test_apply_records_a_version_per_changed_object_and_audits_it(store: Feature
     assert second.changes[0].details == ["~ ttl_seconds: 2592000.0 -> 604800.0"]
     assert store.get_feature_view("customer_stats").ttl == timedelta(days=7)
     assert store.get_feature_view("customer_stats", version=1).ttl == timedelta(days=30)
-    actions = [(e.action, e.entity) for e in store.workspace.audit.list_entries(newest_first=False)]
+    actions = [(e.action, e.entity) for e in served.audit.list_entries(newest_first=False)]
     assert actions[-1] == ("features.update", "feature_view/customer_stats")
-    assert store.workspace.audit.verify().ok
+    assert served.audit.verify().ok
 
 
 def test_a_definition_removed_from_the_folder_is_planned_as_a_delete(store: FeatureStore) -> None:
@@ -187,27 +203,27 @@ def test_definitions_check_their_own_fields(build, field: str) -> None:  # noqa:
 
 
 @pytest.mark.postgres
-def test_a_postgres_table_is_a_source(tmp_path: Path, postgres_url: str) -> None:
+def test_a_postgres_table_is_a_source(tmp_path: Path, postgres_url: str, mode: str) -> None:
     engine = sa.create_engine(postgres_url)
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE payments (customer_id bigint, paid_at timestamptz, amount double precision)"))
         conn.execute(sa.text("INSERT INTO payments VALUES (1, '2026-01-01T00:00:00Z', 5.0), (1, '2026-02-01T00:00:00Z', 7.0)"))
     engine.dispose()
-    store = FeatureStore(tmp_path, features={"postgres_url": postgres_url})
     customer = Entity("customer", ["customer_id"])
     view = FeatureView("payments", [customer], PostgresSource(table="payments"), "paid_at",
                        [Feature("amount", "float64")], ttl=timedelta(days=40))
-    store.apply([customer, view])
-    entity = pd.DataFrame({"customer_id": [1, 1, 1], "event_timestamp": pd.to_datetime(["2026-01-15", "2026-02-01", "2026-03-20"])})
-    result = store.get_historical_features(entity, ["payments:amount"]).to_df()
-    assert result["amount"].tolist()[:2] == [5.0, 7.0] and pd.isna(result["amount"].iloc[2])
-    with pytest.raises(ValidationError, match="declared int64 but the column is DOUBLE"):
-        store.apply([FeatureView("payments", [customer], PostgresSource(table="payments"), "paid_at",
-                                 [Feature("amount", "int64")])])
-    store.close()
+    with feature_store(tmp_path, mode, features={"postgres_url": postgres_url}) as store:
+        store.apply([customer, view])
+        entity = pd.DataFrame({"customer_id": [1, 1, 1],
+                               "event_timestamp": pd.to_datetime(["2026-01-15", "2026-02-01", "2026-03-20"])})
+        result = store.get_historical_features(entity, ["payments:amount"]).to_df()
+        assert result["amount"].tolist()[:2] == [5.0, 7.0] and pd.isna(result["amount"].iloc[2])
+        with pytest.raises(ValidationError, match="declared int64 but the column is DOUBLE"):
+            store.apply([FeatureView("payments", [customer], PostgresSource(table="payments"), "paid_at",
+                                     [Feature("amount", "int64")])])
 
 
-def test_sql_and_csv_sources_serve_features(tmp_path: Path) -> None:
+def test_sql_and_csv_sources_serve_features(tmp_path: Path, mode: str) -> None:
     orders = pd.DataFrame({"customer_id": [1, 1, 2], "amount": [10.0, 30.0, 5.0],
                            "event_timestamp": pd.to_datetime(["2026-01-01", "2026-01-10", "2026-01-05"])})
     write_parquet(tmp_path / "raw" / "orders.parquet", orders)
@@ -220,9 +236,29 @@ def test_sql_and_csv_sources_serve_features(tmp_path: Path) -> None:
             "AS running_total FROM read_parquet('raw/orders.parquet')"),
         "event_timestamp", [Feature("running_total", "float64")])
     from_csv = FeatureView("csv_orders", [customer], FileSource("csv/*.csv"), "event_timestamp", [Feature("amount", "float64")])
-    with FeatureStore(tmp_path) as store:
+    with feature_store(tmp_path, mode) as store:
         store.apply([customer, totals, from_csv])
         entity = pd.DataFrame({"customer_id": [1, 1, 2], "event_timestamp": pd.to_datetime(["2026-01-02", "2026-01-11", "2026-01-04"])})
         result = store.get_historical_features(entity, ["totals:running_total", "csv_orders:amount"]).to_df()
     assert result["running_total"].tolist()[:2] == [10.0, 40.0] and pd.isna(result["running_total"].iloc[2])
     assert result["amount"].tolist()[:2] == [10.0, 30.0]
+
+
+def test_a_workspace_that_names_a_server_gets_the_feature_store_over_http(
+    served: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_parquet(served.settings.workspace / "data" / "stats.parquet", stats_frame())
+    client = tmp_path / "client"
+    client.mkdir()
+    write_defs(client)  # read here, on the client; the server reads the data in its own folder
+    assert type(FeatureStore(workspace=served)) is FeatureStore
+    with serve(served, auth=False) as url:
+        monkeypatch.setenv("CONVEYOR_SERVER", url)
+        store = FeatureStore(client)
+        try:
+            assert isinstance(store, RemoteFeatureStore)
+            assert [c.name for c in store.apply().changes] == ["customer", "customer_stats", "credit_v1"]
+        finally:
+            store.workspace.close()
+    assert FeatureStore(workspace=served).get_feature_service("credit_v1").refs == [
+        "customer_stats:amount", "customer_stats:orders"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from features_support import write_parquet
+from features_support import feature_store, write_parquet
 
 from conveyor.features import (
     Entity,
@@ -24,6 +24,8 @@ from conveyor.features import (
 
 NOW = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("s")
 DAY = pd.Timedelta(days=1)
+
+pytestmark = pytest.mark.both_modes
 
 
 def rows(keys: list[int], days_ago: float, amount: float, note: str | None = "x") -> pd.DataFrame:
@@ -41,14 +43,13 @@ def definitions() -> list:
 
 
 @pytest.fixture
-def store(tmp_path: Path, online_settings: dict) -> FeatureStore:
+def store(tmp_path: Path, online_settings: dict, mode: str) -> FeatureStore:
     write_parquet(tmp_path / "data" / "part1.parquet", pd.concat([
         rows([1, 2, 3], days_ago=5, amount=10.0), rows([1], days_ago=3, amount=20.0), rows([4], days_ago=30, amount=0.0),
     ]))
-    store = FeatureStore(tmp_path, features=online_settings)
-    store.apply(definitions())
-    yield store
-    store.close()
+    with feature_store(tmp_path, mode, features=online_settings) as store:
+        store.apply(definitions())
+        yield store
 
 
 def online(store: FeatureStore, keys: list[int]) -> tuple[list, list]:
@@ -144,13 +145,13 @@ def test_a_killed_materialization_leaves_online_values_intact_and_resumes(
     assert sorted(statuses) == ["committed", "committed", "interrupted"]
 
 
-def test_composite_keys_work_offline_and_online(tmp_path: Path, online_settings: dict) -> None:
+def test_composite_keys_work_offline_and_online(tmp_path: Path, online_settings: dict, mode: str) -> None:
     frame = pd.DataFrame({"store_id": [1, 1, 2], "sku": ["a", "b", "a"],
                           "event_timestamp": [NOW - DAY] * 3, "price": [1.5, 2.5, 3.5]})
     write_parquet(tmp_path / "prices.parquet", frame)
     item = Entity("item", ["store_id", "sku"])
     view = FeatureView("prices", [item], FileSource("prices.parquet"), "event_timestamp", [Feature("price", "float64")])
-    with FeatureStore(tmp_path, features=online_settings) as store:
+    with feature_store(tmp_path, mode, features=online_settings) as store:
         store.apply([item, view])
         entity = pd.DataFrame({"store_id": [2, 1, 1], "sku": ["a", "b", "c"], "event_timestamp": [NOW] * 3})
         assert store.get_historical_features(entity, ["prices:price"]).to_df()["price"].tolist()[:2] == [3.5, 2.5]
@@ -159,7 +160,7 @@ def test_composite_keys_work_offline_and_online(tmp_path: Path, online_settings:
         assert response.to_dict()["price"] == [3.5, 2.5, None]
 
 
-def test_every_dtype_round_trips_through_the_online_store(tmp_path: Path, online_settings: dict) -> None:
+def test_every_dtype_round_trips_through_the_online_store(tmp_path: Path, online_settings: dict, mode: str) -> None:
     when = NOW - DAY
     frame = pd.DataFrame({"customer_id": ["a", "b"], "event_timestamp": [when, when], "n": [1, None],
                           "x": [0.5, None], "s": ["p", None], "b": [True, None], "t": [when, None]})
@@ -169,7 +170,7 @@ def test_every_dtype_round_trips_through_the_online_store(tmp_path: Path, online
     features = [Feature("n", "int32"), Feature("x", "float32"), Feature("s", "string"), Feature("b", "bool"),
                 Feature("t", "timestamp")]
     view = FeatureView("everything", [customer], FileSource("all.parquet"), "event_timestamp", features)
-    with FeatureStore(tmp_path, features=online_settings) as store:
+    with feature_store(tmp_path, mode, features=online_settings) as store:
         store.apply([customer, view])
         store.materialize()
         refs = [f"everything:{f.name}" for f in features]

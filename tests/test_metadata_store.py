@@ -26,7 +26,7 @@ def test_opening_a_new_database_applies_every_migration(metadata_url: str) -> No
     assert {"experiments", "runs", "params", "tags", "metric_chunks", "latest_metrics", "artifacts"} <= names
     assert {"registered_models", "model_versions", "model_aliases", "alias_history", "audit_log"} <= names
     assert {"feature_definitions", "feature_materializations", "feature_statistics", "feature_datasets"} <= names
-    assert revision == "0008"
+    assert revision == "0009"
     store.dispose()
 
 
@@ -44,7 +44,7 @@ def test_a_database_made_by_the_tracking_release_upgrades_with_its_data(metadata
     engine.dispose()
     store = MetadataStore(metadata_url)
     with store.read() as conn:
-        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0008"
+        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0009"
         assert conn.execute(sa.text("SELECT name FROM runs WHERE id = 'r1'")).scalar_one() == "old run"
         assert conn.execute(sa.text("SELECT seq, hash FROM audit_head")).one() == (0, "0" * 64)
         assert conn.execute(sa.text("SELECT count(*) FROM pipeline_step_cache")).scalar_one() == 0

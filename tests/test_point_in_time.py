@@ -7,6 +7,7 @@ the latest row with the same keys and ``ts <= entity_ts`` and ``entity_ts - ts <
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from datetime import timedelta
@@ -20,7 +21,6 @@ import pytest
 from features_support import (
     T0,
     US,
-    close,
     column,
     historical,
     make_store,
@@ -37,20 +37,15 @@ CUSTOMER = Entity("customer", join_keys=["customer_id"])
 MERCHANT = Entity("merchant", join_keys=["merchant_id"])
 DAY = timedelta(days=1)
 
+pytestmark = pytest.mark.both_modes
+
 
 @pytest.fixture
-def build(tmp_path: Path):  # noqa: ANN201
-    """``build(objects)`` -> a FeatureStore on the workspace ``tmp_path`` with ``objects`` applied."""
-    opened = []
-
-    def make(objects):  # noqa: ANN001, ANN202
-        store = make_store(tmp_path, objects)
-        opened.append(store)
-        return store
-
-    yield make
-    for store in opened:
-        close(store)
+def build(tmp_path: Path, mode: str):  # noqa: ANN201
+    """``build(objects)`` -> a FeatureStore on the workspace ``tmp_path`` with ``objects`` applied,
+    in-process or through a server (``mode``)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda objects: make_store(stack, tmp_path, objects, mode)
 
 
 def source(root: Path, name: str, frame: pd.DataFrame, part: int = 0) -> str:

@@ -6,22 +6,23 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from features_support import write_parquet
+from features_support import feature_store, write_parquet
 from test_feature_apply import stats_frame, write_defs
 
 import conveyor
 from conveyor.errors import NotFound
 from conveyor.features import FeatureStore
 
+pytestmark = pytest.mark.both_modes
+
 
 @pytest.fixture
-def store(tmp_path: Path) -> FeatureStore:
+def store(tmp_path: Path, mode: str) -> FeatureStore:
     write_parquet(tmp_path / "data" / "stats.parquet", stats_frame())
     write_defs(tmp_path)
-    store = FeatureStore(tmp_path)
-    store.apply()
-    yield store
-    store.close()
+    with feature_store(tmp_path, mode) as store:
+        store.apply()
+        yield store
 
 
 def labels() -> pd.DataFrame:

@@ -95,10 +95,10 @@ class AutomationService:
         return policy
 
     def list_policies(self) -> list[dict[str, Any]]:
-        """Every policy with its state, by name."""
+        """Every policy with its state, by name; webhook secrets in ``spec`` are masked."""
         with self.store.read() as conn:
             rows = conn.execute(select(automation_policies).order_by(automation_policies.c.name)).all()
-        return [dict(row._mapping) for row in rows]
+        return [{**row._mapping, "spec": Policy.model_validate(row.spec).model_dump(mode="json")} for row in rows]
 
     def delete_policy(self, name: str) -> None:
         """Remove a policy; its jobs and events stay as history."""

@@ -201,6 +201,10 @@ class Settings(BaseSettings):
     )
     token: str | None = Field(default=None, description="API token for the server (CONVEYOR_TOKEN).", repr=False)
     user: str | None = Field(default=None, description="Who acts (CONVEYOR_USER); default: the login name.")
+    project: str = Field(
+        default="default", min_length=1, max_length=128,
+        description="The project acted in (CONVEYOR_PROJECT): a user's grants there add to their global roles.",
+    )
     roles: dict[str, list[Role]] = Field(default_factory=dict, description="User name -> roles.")
     default_roles: list[Role] = Field(default_factory=lambda: ["data-scientist", "ml-engineer", "data-engineer"])
 
@@ -327,7 +331,10 @@ features:
     temp_directory: null  # default: .conveyor/tmp
 # Who acts (also CONVEYOR_USER) and what each user may do. Roles: platform-admin,
 # data-scientist, ml-engineer, data-engineer, validator, viewer (docs/permissions.md).
+# A user created with `conveyor users create` takes their roles from the metadata
+# store instead: global ones plus those granted in `project` (also CONVEYOR_PROJECT).
 user: null
+project: default
 roles: {}
 default_roles: [data-scientist, ml-engineer, data-engineer]
 """

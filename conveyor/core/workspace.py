@@ -18,6 +18,7 @@ from conveyor.errors import ValidationError
 
 if TYPE_CHECKING:
     from conveyor.automation import AutomationService
+    from conveyor.features.store import FeatureStore
     from conveyor.governance import Actor, AuditLog
     from conveyor.monitoring.service import MonitoringService
     from conveyor.registry.service import RegistryService
@@ -103,6 +104,13 @@ class Workspace:
         return AuditLog(self.metadata)
 
     @property
+    def feature_store_type(self) -> type[FeatureStore]:
+        """The class of this workspace's feature store (``conveyor.FeatureStore(...)`` asks): in-process."""
+        from conveyor.features.store import FeatureStore
+
+        return FeatureStore
+
+    @property
     def model_cache(self) -> Path:
         """Where loaded models' files are kept, one folder per manifest hash."""
         return self.settings.state_dir / "models"
@@ -151,6 +159,41 @@ class RemoteWorkspace(Workspace):
         from conveyor.registry.remote import RemoteRegistry
 
         return RemoteRegistry(self.client, self.tracking, self.settings.registry, self.model_cache)  # type: ignore[arg-type, return-value]
+
+    @functools.cached_property
+    def deployments(self) -> DeploymentService:
+        """Deployments on the server."""
+        from conveyor.serving.deployments.remote import RemoteDeployments
+
+        return RemoteDeployments(self.client)  # type: ignore[return-value]
+
+    @functools.cached_property
+    def monitoring(self) -> MonitoringService:
+        """Monitoring on the server: checks run there, next to the prediction log."""
+        from conveyor.monitoring.remote import RemoteMonitoring
+
+        return RemoteMonitoring(self.client)  # type: ignore[return-value]
+
+    @functools.cached_property
+    def automation(self) -> AutomationService:
+        """Retraining policies, jobs, watches and events on the server."""
+        from conveyor.automation.remote import RemoteAutomation
+
+        return RemoteAutomation(self.client)  # type: ignore[return-value]
+
+    @functools.cached_property
+    def audit(self) -> AuditLog:
+        """The server's audit log, read through its API."""
+        from conveyor.governance.remote import RemoteAudit
+
+        return RemoteAudit(self.client)  # type: ignore[return-value]
+
+    @property
+    def feature_store_type(self) -> type[FeatureStore]:
+        """The feature store over the server's API: the same interface, definitions read here."""
+        from conveyor.features.remote import RemoteFeatureStore
+
+        return RemoteFeatureStore  # type: ignore[return-value]
 
     def close(self) -> None:
         """Send pending metrics, finish open runs, close the connection."""

@@ -42,6 +42,28 @@ from conveyor.governance.permissions import Action, requires
 FeatureRefs = str | FeatureService | Sequence[str]
 
 
+def desired_definitions(objects: Sequence[Definition]) -> list[Definition]:
+    """``objects`` once each, with the entities their views hold as objects added.
+
+    Raises:
+        ValidationError: an item is not a definition, or two different ones share a kind and name.
+    """
+    desired: dict[tuple[str, str], Definition] = {}
+    for obj in objects:
+        if not isinstance(obj, Definition):
+            raise ValidationError(f"cannot apply {type(obj).__name__}: expected Entity, FeatureView or FeatureService",
+                                  field="objects")
+        key = (obj.kind, obj.name)
+        if key in desired and desired[key] != obj:
+            raise ValidationError(f"{obj.label} is given twice with different definitions", field=f"{obj.kind}.name")
+        desired[key] = obj
+        if isinstance(obj, FeatureView):
+            for entity in obj.entities:
+                if isinstance(entity, Entity):
+                    desired.setdefault(("entity", entity.name), entity)
+    return list(desired.values())
+
+
 class FeatureStore(MaterializationOperations, DatasetOperations):
     """The feature store of one workspace.
 
@@ -50,12 +72,25 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
         workspace: an open workspace instead of a path.
         overrides: settings overrides, as for ``conveyor.open_workspace``.
 
+    In a workspace that names a server (``server:`` or ``CONVEYOR_SERVER``) this is a
+    ``RemoteFeatureStore``: the same interface, over the server's API.
+
     Example::
 
         store = conveyor.FeatureStore()
         training = store.get_historical_features(labels, "credit_v1").to_df()
         store.get_online_features("credit_v1", [{"customer_id": "C000042"}]).to_dict()
     """
+
+    def __new__(cls, path: str | Path | None = None, *, workspace: Workspace | None = None, **overrides: Any) -> FeatureStore:
+        """The workspace's feature store: this class in-process, the same interface over HTTP
+        (``RemoteFeatureStore``) when the workspace works through a server."""
+        if cls is FeatureStore:
+            workspace = workspace or open_workspace(path, **overrides)
+            store_type = workspace.feature_store_type
+            if store_type is not FeatureStore:
+                return store_type(workspace=workspace)  # type: ignore[no-any-return]
+        return super().__new__(cls)
 
     def __init__(self, path: str | Path | None = None, *, workspace: Workspace | None = None, **overrides: Any) -> None:
         self.workspace = workspace or open_workspace(path, **overrides)
@@ -99,20 +134,7 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
     def _desired(self, objects: Sequence[Definition] | None) -> tuple[list[Definition], bool]:
         if objects is None:
             return load_definitions(self.settings), True
-        desired: dict[tuple[str, str], Definition] = {}
-        for obj in objects:
-            if not isinstance(obj, Definition):
-                raise ValidationError(f"cannot apply {type(obj).__name__}: expected Entity, FeatureView or FeatureService",
-                                      field="objects")
-            key = (obj.kind, obj.name)
-            if key in desired and desired[key] != obj:
-                raise ValidationError(f"{obj.label} is given twice with different definitions", field=f"{obj.kind}.name")
-            desired[key] = obj
-            if isinstance(obj, FeatureView):
-                for entity in obj.entities:
-                    if isinstance(entity, Entity):
-                        desired.setdefault(("entity", entity.name), entity)
-        return list(desired.values()), False
+        return desired_definitions(objects), False
 
     def plan(self, objects: Sequence[Definition] | None = None) -> Plan:
         """What ``apply`` would create, update or delete, and which models a change would break.
@@ -122,6 +144,11 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
         """
         desired, prune = self._desired(objects)
         return self._plan(desired, prune)
+
+    @requires(Action.FEATURES_READ)
+    def plan_declared(self, objects: Sequence[Definition]) -> Plan:
+        """What ``apply_declared`` would do."""
+        return self._plan(desired_definitions(objects), prune=True)
 
     def _plan(self, desired: list[Definition], prune: bool, conn: Any = None) -> Plan:
         current = self.catalog.latest(conn)
@@ -137,6 +164,15 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
             Conflict: the change breaks a feature service a model uses, and ``allow_breaking`` is False.
         """
         desired, prune = self._desired(objects)
+        return self._apply(desired, prune, allow_breaking)
+
+    @requires(Action.FEATURES_APPLY)
+    def apply_declared(self, objects: Sequence[Definition], allow_breaking: bool = False) -> Plan:
+        """``apply()`` of definitions read elsewhere (a remote client sends its ``features/`` folder's
+        this way): ``objects`` are the whole desired state, so applied objects not among them are deleted."""
+        return self._apply(desired_definitions(objects), True, allow_breaking)
+
+    def _apply(self, desired: list[Definition], prune: bool, allow_breaking: bool) -> Plan:
         plan = self._plan(desired, prune)
         state = self._state_after(desired, prune)
         check_references(state)

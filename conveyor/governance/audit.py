@@ -121,9 +121,16 @@ class AuditLog:
                 conn.execute(update(audit_head).where(audit_head.c.id == HEAD_ID).values(seq=tx.seq, hash=tx.hash))
 
     def list_entries(
-        self, entity: str | None = None, action: str | None = None, limit: int = 100, newest_first: bool = True
+        self, entity: str | None = None, action: str | None = None, limit: int = 100, newest_first: bool = True,
+        actor: str | None = None, before: int | None = None, after: int | None = None,
     ) -> list[AuditEntry]:
-        """Entries, newest first; ``entity`` matches exactly or as a prefix ending in ``/`` or ``@``."""
+        """Entries, newest first; ``entity`` matches exactly or as a prefix ending in ``/`` or ``@``.
+
+        Args:
+            actor: only the changes this user made.
+            before, after: only entries whose ``seq`` is below / above these: the next page
+                of a newest-first listing is ``before=<the last seq of this one>``.
+        """
         if limit < 1:
             raise ValidationError(f"limit must be at least 1, got {limit}", field="limit")
         query = select(audit_log)
@@ -135,6 +142,12 @@ class AuditLog:
             )
         if action:
             query = query.where(audit_log.c.action == action)
+        if actor:
+            query = query.where(audit_log.c.actor == actor)
+        if before is not None:
+            query = query.where(audit_log.c.seq < before)
+        if after is not None:
+            query = query.where(audit_log.c.seq > after)
         query = query.order_by(audit_log.c.seq.desc() if newest_first else audit_log.c.seq).limit(limit)
         with self.store.read() as conn:
             return [_entry(row) for row in conn.execute(query)]

@@ -1,7 +1,9 @@
 """Who is acting, and what their roles let them do.
 
 In-process, the actor comes from configuration: ``CONVEYOR_USER`` (or ``user:`` in
-``conveyor.yaml``) names it and ``roles:`` maps users to roles. The server instead
+``conveyor.yaml``) names it; a user created with ``conveyor users create`` acts with the
+roles stored for them (global, plus those granted in ``project:``), anyone else with
+those ``roles:`` maps them to (else ``default_roles``). The server instead
 authenticates each request's API token and runs the request ``acting_as`` its user;
 services read ``self.actor``, which is the request's actor when there is one.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import getpass
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +89,16 @@ def _login_name() -> str:
         return "unknown"
 
 
-def current_actor(settings: Settings) -> Actor:
-    """The actor the settings name: ``user`` (default: the login name) with its configured roles."""
+def current_actor(settings: Settings, stored: Callable[[str, str], Actor | None] | None = None) -> Actor:
+    """The actor the settings name: ``user`` (default: the login name).
+
+    Args:
+        stored: looks a user up in the metadata store (``IdentityService.find_actor``): a
+            stored user acts with their global roles and those granted in ``settings.project``;
+            anyone else with the configured ``roles`` (else ``default_roles``).
+    """
     name = settings.user or _login_name()
+    found = stored(name, settings.project) if stored is not None else None
+    if found is not None:
+        return found
     return Actor(name=name, roles=frozenset(settings.roles.get(name, settings.default_roles)))

@@ -81,7 +81,8 @@ def _wire_type(hint: Any) -> Any:
 def signature_of(service_type: type, method: str) -> Signature:
     """The parameters (without ``self``) and return type of ``service_type.method``."""
     function = getattr(service_type, method)
-    hints = typing.get_type_hints(function)
+    # a mixin's ``self: Service`` names the service only for type checkers; resolve it here
+    hints = typing.get_type_hints(function, localns={service_type.__name__: service_type})
     parameters = tuple(
         Parameter(name, _wire_type(hints.get(name, Any)), param.default)
         for name, param in inspect.signature(function).parameters.items()

@@ -9,6 +9,8 @@ import pandas as pd
 import pyarrow as pa
 from fastapi import Request, Response
 
+from conveyor.errors import ValidationError
+
 ARROW = "application/vnd.apache.arrow.stream"
 
 
@@ -27,8 +29,11 @@ def read_frame(response: httpx.Response) -> pd.DataFrame:
 
 
 def read_arrow(data: bytes) -> pd.DataFrame:
-    """A DataFrame sent as an Arrow IPC stream."""
-    return pa.ipc.open_stream(data).read_pandas()
+    """A DataFrame sent as an Arrow IPC stream; ``ValidationError`` if the bytes are not one."""
+    try:
+        return pa.ipc.open_stream(data).read_pandas()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ValidationError(f"the body is not an Arrow IPC stream: {exc}", field="body") from exc
 
 
 def arrow_bytes(frame: pd.DataFrame) -> bytes:
