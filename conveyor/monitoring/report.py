@@ -130,8 +130,8 @@ def render_report(data: dict[str, Any]) -> str:
         return chart_id
 
     drift = sorted(_rows(content, "drift"), key=lambda row: not row.get("drifted"))
-    drift_rows = [(row, add_chart(_drift_figure(row))) for row in drift]
-    series_rows = [(series, add_chart(_series_figure(series))) for series in _rows(content, "series")]
+    drift_rows = [(row, add_chart(drift_figure(row))) for row in drift]
+    series_rows = [(series, add_chart(series_figure(series))) for series in _rows(content, "series")]
     summary = content.get("summary") or {}
     return _template().render(
         data=content,
@@ -171,7 +171,7 @@ def _round(value: Any, digits: int = 4) -> float | None:
     return float(f"{value:.{digits}g}")
 
 
-def _drift_figure(row: dict[str, Any]) -> dict[str, Any] | None:
+def drift_figure(row: dict[str, Any]) -> dict[str, Any] | None:
     """Reference against current distribution of one column; None when neither is usable."""
     numeric = row.get("type") == "numeric"
     sides = [
@@ -280,10 +280,12 @@ def _level_traces(sides: list[tuple[str, str, Any]]) -> list[dict[str, Any]]:
     return traces
 
 
-def _series_figure(series: dict[str, Any]) -> dict[str, Any] | None:
-    """A metric over window ends: points coloured by status, the threshold dashed."""
+def series_figure(series: dict[str, Any]) -> dict[str, Any] | None:
+    """A metric over window ends: points coloured by status, the threshold dashed. A window
+    without enough labels has no threshold to draw (it carries the label minimum instead)."""
     points = sorted(
-        (point for point in series.get("points") or [] if isinstance(point, dict)),
+        ({**point, "threshold": None} if point.get("status") == "insufficient" else point
+         for point in series.get("points") or [] if isinstance(point, dict)),
         key=lambda point: str(point.get("window_end") or ""),
     )
     if not points:

@@ -13,8 +13,8 @@ from fastapi.responses import Response
 
 from conveyor.errors import NotFound
 from conveyor.monitoring.report import (  # the report's figures, shared
-    _drift_figure,
-    _series_figure,
+    drift_figure,
+    series_figure,
 )
 from conveyor.monitoring.reporting import report_data
 from conveyor.ui import charts
@@ -68,14 +68,6 @@ def _cell_text(column: str, window: Any, drifted: float | None, detail: Any) -> 
     return f"{column} · window ending {when}<br>{state}: {detail['statistic']} = {detail['value']:.3g}{threshold}"
 
 
-def series_figure(series: dict[str, Any]) -> dict[str, Any] | None:
-    """The report's chart of one series; a window without enough labels is a gap, not a point on the
-    label minimum (which such a point carries as its threshold)."""
-    points = [{**point, "threshold": None} if point.get("status") == "insufficient" else point
-              for point in series["points"]]
-    return _series_figure({**series, "points": points})
-
-
 def monitored_models(request: Request) -> list[dict[str, Any]]:
     """Every registered model with its newest monitoring run and firing alerts (unmonitored ones last)."""
     ws = workspace_of(request)
@@ -111,7 +103,7 @@ def build_router() -> APIRouter:
         deliveries = service.alerts.deliveries(model=data["model"])[-10:][::-1]
         return render(request, "monitoring_model.html", section="monitoring", data=data,
                       heatmap=drift_over_time(service.history(data["model"])),
-                      drift=[{**row, "figure": _drift_figure(row) if i < MAX_DRIFT_CHARTS else None}
+                      drift=[{**row, "figure": drift_figure(row) if i < MAX_DRIFT_CHARTS else None}
                              for i, row in enumerate(drift)],
                       quality_series=quality, other_series=other, deliveries=deliveries)
 
