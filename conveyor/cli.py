@@ -14,7 +14,7 @@ from conveyor.automation.cli import agent_app, jobs_app, policies_app
 from conveyor.core.config import CONFIG_FILE, default_config_text, load_settings
 from conveyor.errors import ConveyorError
 from conveyor.features.cli import features_app
-from conveyor.governance.cli import audit_app
+from conveyor.governance.cli import audit_app, projects_app, tokens_app, users_app
 from conveyor.monitoring.cli import monitor_app
 from conveyor.pipelines.cli import pipeline_app, reproduce
 from conveyor.registry.cli import models_app
@@ -34,6 +34,9 @@ app.add_typer(experiments_app, name="experiments")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+app.add_typer(projects_app, name="projects")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(features_app, name="features")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(feedback_app, name="feedback")

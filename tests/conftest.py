@@ -116,7 +116,8 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests marked ``both_modes`` run on a local workspace and through a real server."""
-    if metafunc.definition.get_closest_marker("both_modes") and "mode" in metafunc.fixturenames:
+    marked = metafunc.definition.get_closest_marker("both_modes") and not metafunc.definition.get_closest_marker("local_only")
+    if marked and "mode" in metafunc.fixturenames:
         metafunc.parametrize("mode", ["local", "remote"])
 
 

@@ -13,7 +13,10 @@ import uvicorn
 
 from conveyor.core.config import load_settings
 from conveyor.core.workspace import RemoteWorkspace, Workspace
+from conveyor.governance import Actor, acting_as
 from conveyor.server.app import create_app
+
+ADMIN = Actor("test-admin", frozenset({"platform-admin"}))
 
 
 def free_port() -> int:
@@ -46,11 +49,12 @@ def serve(workspace: Workspace, auth: bool = True, ui: bool = False) -> Iterator
 def token_for(workspace: Workspace, user: str, roles: list[str] | tuple[str, ...]) -> str:
     """A fresh API token of ``user``, created (with ``roles``) if the server does not know them."""
     identity = workspace.identity
-    if identity.find_user(user) is None:
-        identity.create_user(user, roles=list(roles))
-    else:
-        identity.set_roles(user, list(roles))
-    token, _ = identity.create_token(user)
+    with acting_as(ADMIN):
+        if identity.find_user(user) is None:
+            identity.create_user(user, roles=list(roles))
+        else:
+            identity.set_roles(user, list(roles))
+        token, _ = identity.create_token(user)
     return token
 
 

@@ -13,6 +13,8 @@ from conveyor.core.config import load_settings
 from conveyor.core.workspace import Workspace
 from conveyor.errors import Conflict, NotFound, ValidationError
 
+pytestmark = pytest.mark.both_modes
+
 
 @pytest.fixture
 def three_versions(workspace: Workspace) -> Workspace:

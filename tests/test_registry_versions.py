@@ -13,6 +13,8 @@ import conveyor
 from conveyor.core.workspace import Workspace
 from conveyor.errors import IntegrityError, NotFound, ValidationError
 
+pytestmark = pytest.mark.both_modes
+
 
 def test_versions_are_numbered_and_linked_to_their_run(workspace: Workspace) -> None:
     first = log_version(workspace, "credit-risk", credit_frame(seed=1))
@@ -65,6 +67,7 @@ def test_load_by_alias_version_and_run_predicts_like_the_original(workspace: Wor
     assert conveyor.load_model("models:/credit-risk@champion", workspace=workspace).version.version == 1
 
 
+@pytest.mark.local_only  # reads the artifact store's files
 def test_tampered_artifact_is_refused(workspace: Workspace) -> None:
     version = log_version(workspace, "credit-risk", credit_frame(seed=1))
     manifest = conveyor.load_model("models:/credit-risk/1", workspace=workspace).manifest
@@ -139,6 +142,7 @@ def test_duplicate_model_name_conflicts(workspace: Workspace) -> None:
     assert bad.value.field == "name"
 
 
+@pytest.mark.local_only  # needs workspace settings a server decides
 def test_tree_models_load_by_workspace_trust_and_strict_workspaces_refuse(workspace: Workspace) -> None:
     from registry_support import as_user
     from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier

@@ -8,6 +8,8 @@ import conveyor
 from conveyor.core.workspace import Workspace
 from conveyor.errors import NotFound, ValidationError
 
+pytestmark = pytest.mark.both_modes
+
 MODELS = [("lgbm", 0.91, "risk"), ("lgbm", 0.85, "risk"), ("rf", 0.88, "growth"), ("lr", 0.75, "risk"), ("xgb", 0.95, "growth")]
 
 

@@ -59,7 +59,9 @@ def example(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) 
         return {name: example(schema["properties"][name], components, depth + 1) for name in schema.get("required", [])}
     if kind == "array":
         items = schema.get("prefixItems")
-        return [example(item, components, depth + 1) for item in items] if items else []
+        if items:
+            return [example(item, components, depth + 1) for item in items]
+        return [example(schema["items"], components, depth + 1)] if "items" in schema else []
     return {"integer": 1, "number": 1.0, "boolean": False, "null": None}.get(kind, "x")
 
 

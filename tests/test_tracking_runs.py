@@ -19,6 +19,8 @@ from conveyor.core.workspace import Workspace
 from conveyor.errors import Conflict, NotFound, ValidationError
 from conveyor.tracking.schemas import RunStatus
 
+pytestmark = pytest.mark.both_modes
+
 
 def test_a_run_records_params_tags_and_metrics(workspace: Workspace) -> None:
     with conveyor.start_run(experiment="credit", name="lgbm-1", params={"model": "lgbm", "lr": 0.1},

@@ -19,7 +19,7 @@ from conveyor.errors import ValidationError
 if TYPE_CHECKING:
     from conveyor.automation import AutomationService
     from conveyor.features.store import FeatureStore
-    from conveyor.governance import Actor, AuditLog
+    from conveyor.governance import Actor, AuditLog, IdentityService
     from conveyor.monitoring.service import MonitoringService
     from conveyor.registry.service import RegistryService
     from conveyor.server.client import ServerClient
@@ -49,15 +49,23 @@ class Workspace:
         from conveyor.tracking.service import TrackingService
 
         return TrackingService(
-            self.metadata, self.artifacts, self.settings.tracking, self.settings.state_dir / "wal"
+            self.metadata, self.artifacts, self.settings.tracking, self.settings.state_dir / "wal", self.default_actor
         )
 
     @functools.cached_property
     def default_actor(self) -> Actor:
-        """Who acts in this workspace when no server request names someone (``CONVEYOR_USER``)."""
+        """Who acts in this workspace when no server request names someone (``CONVEYOR_USER``):
+        a stored user with their roles in ``settings.project``, else with the configured roles."""
         from conveyor.governance import current_actor
 
-        return current_actor(self.settings)
+        return current_actor(self.settings, self.identity.find_actor)
+
+    @functools.cached_property
+    def identity(self) -> IdentityService:
+        """Users, API tokens, projects and grants."""
+        from conveyor.governance import IdentityService
+
+        return IdentityService(self.metadata, lambda: self.actor)
 
     @property
     def actor(self) -> Actor:
@@ -101,7 +109,7 @@ class Workspace:
         """The tamper-evident log of every registry state change."""
         from conveyor.governance import AuditLog
 
-        return AuditLog(self.metadata)
+        return AuditLog(self.metadata, self.default_actor)
 
     @property
     def feature_store_type(self) -> type[FeatureStore]:
@@ -134,6 +142,13 @@ class RemoteWorkspace(Workspace):
 
         assert self.settings.server is not None
         return ServerClient(self.settings.server, self.settings.token, getattr(self.settings, "project", None))
+
+    @functools.cached_property
+    def default_actor(self) -> Actor:
+        """The configured user: the server decides what their token lets them do."""
+        from conveyor.governance import current_actor
+
+        return current_actor(self.settings)
 
     @functools.cached_property
     def metadata(self) -> MetadataStore:

@@ -161,6 +161,7 @@ def _listed(docs: list[DefinitionDoc] | None) -> list[Definition] | None:
              openapi_extra=permission_of(FeatureStore.plan))
 def plan(request: Request, body: PlanRequest) -> Response:
     """What ``apply`` would create, update or delete, and which models a change would break."""
+    require(request, FeatureStore.plan)
     with feature_store(request) as store:
         return _json(store.plan(_listed(body.objects)))
 
@@ -169,6 +170,7 @@ def plan(request: Request, body: PlanRequest) -> Response:
              openapi_extra=permission_of(FeatureStore.apply))
 def apply(request: Request, body: ApplyRequest) -> Response:
     """Check the definitions against their data, then record each changed one as a new version."""
+    require(request, FeatureStore.apply)
     with feature_store(request) as store:
         return _json(store.apply(_listed(body.objects), body.allow_breaking))
 
@@ -177,6 +179,7 @@ def apply(request: Request, body: ApplyRequest) -> Response:
              openapi_extra=permission_of(FeatureStore.plan_declared))
 def plan_declared(request: Request, body: DeclaredPlanRequest) -> Response:
     """What ``apply-declared`` would create, update or delete (deletes included)."""
+    require(request, FeatureStore.plan_declared)
     with feature_store(request) as store:
         return _json(store.plan_declared(_definitions(body.objects)))
 
@@ -185,6 +188,7 @@ def plan_declared(request: Request, body: DeclaredPlanRequest) -> Response:
              openapi_extra=permission_of(FeatureStore.apply_declared))
 def apply_declared(request: Request, body: DeclaredApplyRequest) -> Response:
     """Apply the definitions a client's ``features/`` folder declares; applied objects not among them are deleted."""
+    require(request, FeatureStore.apply_declared)
     with feature_store(request) as store:
         return _json(store.apply_declared(_definitions(body.objects), body.allow_breaking))
 

@@ -18,6 +18,7 @@ from conveyor.errors import NotFound
 from conveyor.features.offline import RetrievalJob, ViewRead
 from conveyor.features.schemas import SavedDataset
 from conveyor.features.tables import feature_datasets
+from conveyor.governance.permissions import Action, requires
 from conveyor.tracking.datasets import describe_frame
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ SOURCE_PREFIX = "conveyor-dataset:"
 class DatasetOperations:
     """The saved-dataset half of ``FeatureStore``."""
 
+    @requires(Action.FEATURES_APPLY)
     def save_dataset(self: FeatureStore, job: RetrievalJob, name: str, run: Run | None = None) -> SavedDataset:
         """Keep a training set as a new version of dataset ``name``, and log it as ``run``'s input."""
         frame = job.to_df()
@@ -58,6 +60,7 @@ class DatasetOperations:
                 run.log_dataset(frame, name=name, context="train", source=f"{SOURCE_PREFIX}{name}/v{version}")
         return self.get_dataset(name, version)
 
+    @requires(Action.FEATURES_READ)
     def get_dataset(self: FeatureStore, name: str, version: int | None = None) -> SavedDataset:
         """A saved dataset's record (its newest version unless one is given)."""
         query = select(feature_datasets).where(feature_datasets.c.name == name)
@@ -69,6 +72,7 @@ class DatasetOperations:
             raise NotFound(f"no saved dataset {name!r}{f' version {version}' if version else ''}", field="dataset")
         return SavedDataset.model_validate(row._asdict())
 
+    @requires(Action.FEATURES_READ)
     def list_datasets(self: FeatureStore) -> list[SavedDataset]:
         """Every saved dataset version, newest first."""
         with self.workspace.metadata.read() as conn:
@@ -80,10 +84,12 @@ class DatasetOperations:
             path = self.workspace.artifacts.download(sha, Path(scratch) / "data.parquet")
             return pq.read_table(path).to_pandas()
 
+    @requires(Action.FEATURES_READ)
     def load_dataset(self: FeatureStore, name: str, version: int | None = None) -> pd.DataFrame:
         """The rows of a saved dataset, as saved (checked against the artifact store's checksum)."""
         return self._read_blob(self.get_dataset(name, version).uri)
 
+    @requires(Action.FEATURES_READ)
     def rebuild_dataset(self: FeatureStore, name: str, version: int | None = None) -> tuple[pd.DataFrame, bool]:
         """Recompute a saved dataset from its entity rows and the view versions it used; returns
         the rows and whether their content hash equals the saved one (False: the source data changed)."""

@@ -27,6 +27,7 @@ from conveyor.features.schemas import (
 )
 from conveyor.features.tables import feature_materializations as runs
 from conveyor.features.tables import feature_statistics
+from conveyor.governance.permissions import Action, requires
 
 if TYPE_CHECKING:
     from conveyor.features.store import FeatureStore
@@ -50,6 +51,7 @@ def to_micros(value: When, field: str) -> int | None:
 class MaterializationOperations:
     """The materialisation half of ``FeatureStore``."""
 
+    @requires(Action.FEATURES_MATERIALIZE)
     def materialize(self: FeatureStore, start: When = None, end: When = None, views: Sequence[str] | None = None,
                     progress: Progress | None = None) -> list[Materialization]:
         """Load the newest value per entity with a timestamp in ``(start, end]`` (default: all of
@@ -59,6 +61,7 @@ class MaterializationOperations:
             raise ValidationError("start must be before end", field="start")
         return [self._materialize_one(name, start_us, end_us, progress) for name in self._view_names(views)]
 
+    @requires(Action.FEATURES_MATERIALIZE)
     def materialize_incremental(self: FeatureStore, end: When = None, views: Sequence[str] | None = None,
                                 progress: Progress | None = None) -> list[Materialization]:
         """Like ``materialize``, each view starting where its last committed run ended."""
@@ -81,6 +84,7 @@ class MaterializationOperations:
                 raise NotFound(f"feature view {name!r} is not applied (conveyor features apply)", field="views")
         return list(views)
 
+    @requires(Action.FEATURES_READ)
     def watermark(self: FeatureStore, view: str, version: int) -> int | None:
         """End (epoch µs) of the last committed window of a view version; None before the first."""
         query = select(func.max(runs.c.end_us)).where(
@@ -140,6 +144,7 @@ class MaterializationOperations:
                 ])
         return self.get_materialization(job)
 
+    @requires(Action.FEATURES_READ)
     def get_materialization(self: FeatureStore, materialization_id: str) -> Materialization:
         """One materialisation by id."""
         with self.workspace.metadata.read() as conn:
@@ -148,6 +153,7 @@ class MaterializationOperations:
             raise NotFound(f"no materialisation {materialization_id!r}", field="materialization")
         return Materialization.model_validate(row._asdict())
 
+    @requires(Action.FEATURES_READ)
     def list_materializations(self: FeatureStore, view: str | None = None, limit: int = 50) -> list[Materialization]:
         """Materialisations, newest first, optionally of one view."""
         query = select(runs).order_by(runs.c.started_at.desc()).limit(limit)
@@ -156,6 +162,7 @@ class MaterializationOperations:
         with self.workspace.metadata.read() as conn:
             return [Materialization.model_validate(row._asdict()) for row in conn.execute(query)]
 
+    @requires(Action.FEATURES_READ)
     def last_materialization(self: FeatureStore, view: str) -> Materialization | None:
         """The view's last committed materialisation, if any."""
         query = select(runs).where(runs.c.view == view, runs.c.status == MaterializationStatus.COMMITTED.value) \
@@ -164,6 +171,7 @@ class MaterializationOperations:
             row = conn.execute(query).first()
         return Materialization.model_validate(row._asdict()) if row else None
 
+    @requires(Action.FEATURES_READ)
     def feature_statistics(self: FeatureStore, view: str) -> list[FeatureStatistics]:
         """Statistics recorded by the view's last committed materialisation (the monitoring reference)."""
         last = self.last_materialization(view)

@@ -136,6 +136,7 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
             return load_definitions(self.settings), True
         return desired_definitions(objects), False
 
+    @requires(Action.FEATURES_READ)
     def plan(self, objects: Sequence[Definition] | None = None) -> Plan:
         """What ``apply`` would create, update or delete, and which models a change would break.
 
@@ -203,19 +204,23 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
         state.update({(obj.kind, obj.name): obj for obj in desired})
         return state
 
+    @requires(Action.FEATURES_READ)
     def list_definitions(self, kind: str | None = None) -> list[tuple[int, Definition]]:
         """Applied objects (optionally of one kind: entity, feature_view, feature_service) with their versions."""
         latest = sorted(self.catalog.latest().values(), key=lambda s: (s.kind, s.name))
         return [(s.version, self.catalog.load(s)) for s in latest if kind is None or s.kind == kind]
 
+    @requires(Action.FEATURES_READ)
     def get_entity(self, name: str) -> Entity:
         """The applied entity ``name``."""
         return self.catalog.load(self.catalog.get("entity", name))  # type: ignore[return-value]
 
+    @requires(Action.FEATURES_READ)
     def get_feature_view(self, name: str, version: int | None = None) -> FeatureView:
         """The applied feature view ``name`` (its newest version unless one is given)."""
         return self.catalog.load(self.catalog.get("feature_view", name, version))  # type: ignore[return-value]
 
+    @requires(Action.FEATURES_READ)
     def get_feature_service(self, name: str, version: int | None = None) -> FeatureService:
         """The applied feature service ``name``."""
         return self.catalog.load(self.catalog.get("feature_service", name, version))  # type: ignore[return-value]
@@ -261,6 +266,7 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
 
     # offline -----------------------------------------------------------------------------
 
+    @requires(Action.FEATURES_READ)
     def get_historical_features(
         self,
         entity_df: pd.DataFrame | pa.Table,
@@ -302,6 +308,7 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
             self._plans[cache_key] = plan
         return plan
 
+    @requires(Action.FEATURES_READ)
     def get_online_features(
         self, features: FeatureRefs, entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
     ) -> OnlineResponse:
@@ -313,6 +320,7 @@ class FeatureStore(MaterializationOperations, DatasetOperations):
         """
         return lookup(self.online, self._lookup_plan(features), entity_rows)
 
+    @requires(Action.FEATURES_READ)
     def online_columns(self, features: FeatureRefs) -> tuple[list[str], list[str]]:
         """The join keys an online lookup of ``features`` needs and the columns it returns."""
         plan = self._lookup_plan(features)

@@ -1,4 +1,4 @@
-"""Governance: who acts with which roles, and the tamper-evident audit log."""
+"""Governance: who acts with which roles (users, API tokens, projects), and the tamper-evident audit log."""
 
 from conveyor.governance.audit import (
     AuditedTransaction,
@@ -15,6 +15,8 @@ from conveyor.governance.identity import (
     request_actor,
 )
 from conveyor.governance.permissions import MATRIX, ROLES, Action, requires
+from conveyor.governance.schemas import Grant, Project, TokenInfo, User
+from conveyor.governance.users import IdentityService
 
 __all__ = [
     "MATRIX",
@@ -27,6 +29,11 @@ __all__ = [
     "AuditLog",
     "AuditVerification",
     "AuditedTransaction",
+    "Grant",
+    "IdentityService",
+    "Project",
+    "TokenInfo",
+    "User",
     "acting_as",
     "current_actor",
     "request_actor",

@@ -21,6 +21,8 @@ from sqlalchemy import Connection, select, update
 
 from conveyor.core.db.base import now_ms
 from conveyor.errors import ValidationError
+from conveyor.governance.identity import SYSTEM_ACTOR, ActingActor, Actor
+from conveyor.governance.permissions import Action, requires
 from conveyor.governance.tables import audit_head, audit_log
 
 if TYPE_CHECKING:
@@ -102,10 +104,19 @@ def _entry(row: Any) -> AuditEntry:
 
 
 class AuditLog:
-    """Appending to, reading and verifying the audit log."""
+    """Appending to, reading and verifying the audit log.
 
-    def __init__(self, store: MetadataStore) -> None:
+    Args:
+        store: the metadata store.
+        actor: who reads the log (``audit.read``); a log used only to write, as services
+            use theirs, needs none.
+    """
+
+    actor = ActingActor()
+
+    def __init__(self, store: MetadataStore, actor: Actor | None = None) -> None:
         self.store = store
+        self.actor = actor or Actor(SYSTEM_ACTOR, frozenset())
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[AuditedTransaction]:
@@ -120,6 +131,7 @@ class AuditLog:
             if tx.recorded:
                 conn.execute(update(audit_head).where(audit_head.c.id == HEAD_ID).values(seq=tx.seq, hash=tx.hash))
 
+    @requires(Action.AUDIT_READ)
     def list_entries(
         self, entity: str | None = None, action: str | None = None, limit: int = 100, newest_first: bool = True,
         actor: str | None = None, before: int | None = None, after: int | None = None,
@@ -152,6 +164,7 @@ class AuditLog:
         with self.store.read() as conn:
             return [_entry(row) for row in conn.execute(query)]
 
+    @requires(Action.AUDIT_READ)
     def verify(self, expect_head: str | None = None) -> AuditVerification:
         """Walk the whole chain: contiguous sequence numbers, each hash recomputed, each
         link to the previous hash, and the head row matching the last entry.

@@ -34,7 +34,13 @@ from sqlalchemy import Connection, delete, select, update
 
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
-from conveyor.errors import Conflict, NotFound, Unauthenticated, Unavailable, ValidationError
+from conveyor.errors import (
+    Conflict,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+    ValidationError,
+)
 from conveyor.governance.audit import AuditLog
 from conveyor.governance.identity import Actor
 from conveyor.governance.permissions import ROLES, Action, requires

@@ -20,6 +20,8 @@ from sqlalchemy import delete, select
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import NotFound, ValidationError
+from conveyor.governance.identity import ActingActor, Actor
+from conveyor.governance.permissions import Action, requires
 from conveyor.monitoring.predictions import empty_views
 from conveyor.monitoring.results import Point
 from conveyor.monitoring.sketch import NumericSketch, Profile
@@ -77,9 +79,13 @@ def check_definition(metric: BusinessMetric, inputs: Profile | None) -> None:
 class BusinessMetrics:
     """Definitions in the metadata store, and running them on a window."""
 
-    def __init__(self, store: MetadataStore) -> None:
-        self.store = store
+    actor = ActingActor()
 
+    def __init__(self, store: MetadataStore, actor: Actor) -> None:
+        self.store = store
+        self.actor = actor
+
+    @requires(Action.MONITORING_WRITE)
     def define(self, metric: BusinessMetric, inputs: Profile | None) -> BusinessMetric:
         """Check and store (or replace) a definition."""
         check_definition(metric, inputs)
@@ -92,6 +98,7 @@ class BusinessMetrics:
                 set_={k: v for k, v in row.items() if k != "created_at"}))
         return metric
 
+    @requires(Action.MONITORING_READ)
     def list(self, model: str | None = None) -> list[BusinessMetric]:
         """Definitions, of one model or all."""
         query = select(business_metrics).order_by(business_metrics.c.name)
@@ -100,6 +107,7 @@ class BusinessMetrics:
         with self.store.read() as conn:
             return [BusinessMetric(r.name, r.model, r.sql, r.description) for r in conn.execute(query)]
 
+    @requires(Action.MONITORING_WRITE)
     def delete(self, name: str) -> None:
         """Remove a definition.
 
@@ -110,6 +118,7 @@ class BusinessMetrics:
             if not conn.execute(delete(business_metrics).where(business_metrics.c.name == name)).rowcount:
                 raise NotFound(f"no business metric '{name}'", field="name")
 
+    @requires(Action.MONITORING_WRITE)
     def run(self, con: duckdb.DuckDBPyConnection, model: str, rows: int) -> list[Point]:
         """Each of the model's metrics on the window's views; a query failing on real
         data is a ``fail`` point, not a failed monitoring run."""

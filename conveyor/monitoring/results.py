@@ -15,6 +15,8 @@ from sqlalchemy import and_, select
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import NotFound, ValidationError
+from conveyor.governance.identity import ActingActor, Actor
+from conveyor.governance.permissions import Action, requires
 from conveyor.monitoring.tables import monitor_results, monitor_runs
 from conveyor.monitoring.windows import Window, iso
 
@@ -65,9 +67,13 @@ def split_metric(metric: str) -> tuple[str, str]:
 class ResultStore:
     """Writes monitoring runs and reads series back."""
 
-    def __init__(self, store: MetadataStore) -> None:
-        self.store = store
+    actor = ActingActor()
 
+    def __init__(self, store: MetadataStore, actor: Actor) -> None:
+        self.store = store
+        self.actor = actor
+
+    @requires(Action.MONITORING_WRITE)
     def save(self, model: str, version: int | None, window: Window, points: Sequence[Point],
              summary: dict[str, Any], detail_sha256: str | None = None) -> MonitorRun:
         """Store a run and its points in one transaction."""
@@ -84,6 +90,7 @@ class ResultStore:
                 ])
         return MonitorRun(run_id, model, version, window, summary, detail_sha256, list(points))
 
+    @requires(Action.MONITORING_READ)
     def history(self, model: str, metric: str | None = None, column: str | None = None,
                 since: int | None = None, until: int | None = None, limit: int = 10_000) -> pd.DataFrame:
         """Points of a model's series in window order; where a window of a version was
@@ -111,6 +118,7 @@ class ResultStore:
             frame[name] = pd.to_datetime(frame[name], unit="ms", utc=True)
         return frame.sort_values(["window_end", "check", "statistic", "column"], ignore_index=True)
 
+    @requires(Action.MONITORING_READ)
     def points(self, run_id: str) -> list[Point]:
         """The points one run wrote."""
         table = monitor_results.c
@@ -119,6 +127,7 @@ class ResultStore:
         with self.store.read() as conn:
             return [Point(*row) for row in conn.execute(query)]
 
+    @requires(Action.MONITORING_READ)
     def runs(self, model: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest monitoring runs of a model."""
         query = (select(monitor_runs).where(monitor_runs.c.model == model)
@@ -127,6 +136,7 @@ class ResultStore:
             return [{**dict(row._mapping), "window": f"{iso(row.window_start)} .. {iso(row.window_end)}"}
                     for row in conn.execute(query)]
 
+    @requires(Action.MONITORING_READ)
     def latest_run(self, model: str) -> dict[str, Any]:
         """The newest run of a model, by window end.
 

@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from conveyor.core.db.base import now_ms
 from conveyor.errors import NotFound, ValidationError
+from conveyor.governance.identity import Actor
+from conveyor.governance.permissions import Action, requires
 from conveyor.monitoring.business import BusinessMetric, BusinessMetrics
 from conveyor.monitoring.detail import drift_rows
 from conveyor.monitoring.drift import (
@@ -61,18 +63,24 @@ class MonitoringService:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.store = workspace.metadata
-        self.results = ResultStore(self.store)
-        self.business = BusinessMetrics(self.store)
+        self.results = ResultStore(self.store, workspace.default_actor)
+        self.business = BusinessMetrics(self.store, workspace.default_actor)
         self.index = PredictionIndex(self.store)
         self.feedback = FeedbackService(self.store)
+
+    @property
+    def actor(self) -> Actor:
+        """Who acts: the workspace's acting user."""
+        return self.workspace.actor
 
     @property
     def alerts(self) -> AlertService:
         """Alert rules, their state and deliveries."""
         from conveyor.monitoring.alerts import AlertService
 
-        return AlertService(self.store)
+        return AlertService(self.store, self.workspace.default_actor)
 
+    @requires(Action.MONITORING_READ)
     def version(self, model: str) -> ModelVersion:
         """The version ``NAME@ALIAS``, ``NAME/VERSION`` or ``NAME`` (its champion, else its latest) names."""
         ref = ModelReference.parse(model)
@@ -84,6 +92,7 @@ class MonitoringService:
                 raise
             return registry.get_model_version(ref.name, "latest")
 
+    @requires(Action.MONITORING_READ)
     def reference(self, version: ModelVersion) -> ReferenceProfile:
         """The version's reference: set explicitly, or stored with the model when it was
         logged with ``training_data``.
@@ -106,6 +115,7 @@ class MonitoringService:
                            f"{version.version} --data TRAIN.parquet`", field="reference")
         return ReferenceProfile.from_bytes(self.workspace.artifacts.get_bytes(sha))
 
+    @requires(Action.MONITORING_WRITE)
     def set_reference(self, model: str, data: Any) -> ReferenceProfile:
         """Profile ``data`` (training features: a DataFrame or Parquet/CSV path) as a
         version's reference; for a DataFrame the model's answers on it are profiled too."""
@@ -125,6 +135,7 @@ class MonitoringService:
             conn.execute(upsert.on_conflict_do_update(index_elements=["model", "version"], set_=row))
         return reference
 
+    @requires(Action.MONITORING_WRITE)
     def run(self, model: str, window: str | None = None, since: Any = None, until: Any = None, step: str | None = None,
             data: Any = None, options: DriftOptions | None = None, metrics_url: str | None = None,
             min_labels: int = MIN_LABELS, progress: Progress | None = None) -> list[MonitorRun]:
@@ -223,10 +234,12 @@ class MonitoringService:
         service = store.get_feature_service(version.feature_service)
         return freshness(store, sorted({s.view for s in service.features}))  # type: ignore[union-attr]
 
+    @requires(Action.MONITORING_WRITE)
     def evaluate_alerts(self, model: str) -> list[AlertEvent]:
         """Evaluate the alert rules that watch ``model`` on its newest points."""
         return self.alerts.evaluate(model)
 
+    @requires(Action.MONITORING_READ)
     def history(self, model: str, metric: str | None = None, column: str | None = None,
                 since: Any = None, until: Any = None) -> pd.DataFrame:
         """Stored points of a model's series (``check.statistic``), in window order."""
@@ -235,6 +248,7 @@ class MonitoringService:
                                     parse_time(since, "since") if since is not None else None,
                                     parse_time(until, "until") if until is not None else None)
 
+    @requires(Action.MONITORING_WRITE)
     def define_metric(self, name: str, model: str, sql: str, description: str = "") -> BusinessMetric:
         """Define (or replace) a business metric over a model's prediction log, checked now."""
         version = self.version(model)
@@ -244,6 +258,7 @@ class MonitoringService:
             inputs = None
         return self.business.define(BusinessMetric(name, version.model, sql, description), inputs)
 
+    @requires(Action.MONITORING_READ)
     def detail(self, run: Mapping[str, Any]) -> dict[str, Any]:
         """The per-column distributions stored with a run."""
         if not run.get("detail_sha256"):

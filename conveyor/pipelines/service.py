@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conveyor.errors import ValidationError
+from conveyor.governance.identity import Actor
+from conveyor.governance.permissions import Action, requires
 from conveyor.pipelines.loading import load_pipeline, parse_pipeline
 from conveyor.pipelines.outputs import PipelineResult, Progress
 from conveyor.pipelines.reproduce import Reproduction, reproduce
@@ -25,6 +27,11 @@ class PipelineService:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
 
+    @property
+    def actor(self) -> Actor:
+        """Who acts: the workspace's acting user."""
+        return self.workspace.actor
+
     def load(self, source: Pipeline | str | Path, overrides: Sequence[str] = (),
              base: Path | None = None) -> tuple[Pipeline, Path]:
         """The pipeline and the folder its relative paths resolve from (the file's folder,
@@ -39,6 +46,7 @@ class PipelineService:
         path = Path(source)
         return load_pipeline(path, overrides), path.resolve().parent
 
+    @requires(Action.PIPELINES_RUN)
     def run(
         self, source: Pipeline | str | Path, overrides: Sequence[str] = (), use_cache: bool = True,
         progress: Progress | None = None, base: Path | None = None,
@@ -48,15 +56,18 @@ class PipelineService:
         pipeline, folder = self.load(source, overrides, base)
         return PipelineRunner(self.workspace, pipeline, folder, use_cache=use_cache, progress=progress).run()
 
+    @requires(Action.PIPELINES_RUN)
     def reproduce(self, run_id: str, progress: Progress | None = None) -> Reproduction:
         """Re-execute a pipeline run from its records and compare (see ``reproduce``)."""
         return reproduce(self.workspace, run_id, progress)
 
+    @requires(Action.PIPELINES_READ)
     def list_runs(self, experiment: str | None = None, pipeline: str | None = None, status: RunStatus | None = None,
                   max_results: int = 100, offset: int = 0) -> list[PipelineRun]:
         """Pipeline runs, newest first, of one experiment, pipeline or status when given (see ``list_runs``)."""
         return list_runs(self.workspace, experiment, pipeline, status, max_results, offset)
 
+    @requires(Action.PIPELINES_READ)
     def get_run(self, run_id: str) -> PipelineRun:
         """One pipeline run; ``NotFound`` if ``run_id`` is not one."""
         return get_run(self.workspace, run_id)

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, select
 
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, NotFound
+from conveyor.governance.permissions import Action, requires
 from conveyor.registry.schemas import AliasChange, ModelVersion, VersionStatus
 from conveyor.registry.tables import alias_history, model_aliases
 from conveyor.registry.uris import check_alias
@@ -91,6 +92,7 @@ class AliasOperations:
             None if current is None else {"version": current}, None if version is None else {"version": version},
         )
 
+    @requires(Action.MODELS_ALIAS)
     def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
         """Point ``alias`` at ``version`` (a number, or another alias to copy), moving it
         atomically if it pointed elsewhere."""
@@ -102,6 +104,7 @@ class AliasOperations:
                 self._point(tx, model, alias, row.version, "set")
         return self.get_model_version(name, row.version)
 
+    @requires(Action.MODELS_ALIAS)
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias; ``NotFound`` if the model has no such alias."""
         check_alias(alias)
@@ -111,6 +114,7 @@ class AliasOperations:
                 raise NotFound(f"registered model '{name}' has no alias '{alias}'", field="alias")
             self._point(tx, model, alias, None, "delete")
 
+    @requires(Action.MODELS_ALIAS)
     def rollback_alias(self, name: str, alias: str) -> ModelVersion:
         """Point ``alias`` back at the version it held before the current one; repeated
         rollbacks walk further back through its history."""
@@ -134,6 +138,7 @@ class AliasOperations:
             query = query.where(alias_history.c.alias == alias)
         return conn.execute(query.order_by(alias_history.c.id)).all()
 
+    @requires(Action.MODELS_READ)
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
         """Every move of the model's aliases (or of one), oldest first."""
         with self.store.read() as conn:

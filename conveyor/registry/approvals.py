@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, update
 
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, PermissionDenied, ValidationError
-from conveyor.governance import SYSTEM_ACTOR, Action
+from conveyor.governance import SYSTEM_ACTOR, Action, requires
 from conveyor.registry.schemas import (
     Approval,
     ModelVersion,
@@ -63,6 +63,7 @@ class ApprovalOperations:
             approvals.c.version_id == version_id, approvals.c.decision.is_(None)
         ).order_by(approvals.c.id.desc())).first()
 
+    @requires(Action.MODELS_WRITE)
     def request_approval(self, name: str, version: int | str, comment: str | None = None) -> Approval:
         """Ask a validator to approve a validated version."""
         with self.audit.transaction() as tx:
@@ -81,7 +82,6 @@ class ApprovalOperations:
 
     def _decide(self, name: str, version: int | str, decision: VersionStatus, reason: str | None) -> ModelVersion:
         verb = "approve" if decision is S.APPROVED else "reject"
-        self.actor.require(Action.MODELS_APPROVE)
         with self.audit.transaction() as tx:
             _, row = self._version_row(tx.conn, name, version)
             if row.created_by == self.actor.name:
@@ -101,11 +101,13 @@ class ApprovalOperations:
             self._set_status(tx, name, row, decision, f"approval.{decision.value}", self.actor.name, {"reason": reason})
         return self.get_model_version(name, row.version)
 
+    @requires(Action.MODELS_APPROVE)
     def approve(self, name: str, version: int | str, comment: str | None = None) -> ModelVersion:
         """Approve a validated version whose approval was requested; only a validator who
         did not create it may."""
         return self._decide(name, version, S.APPROVED, comment)
 
+    @requires(Action.MODELS_APPROVE)
     def reject(self, name: str, version: int | str, reason: str) -> ModelVersion:
         """Reject a candidate or validated version (closing its approval request, if any),
         with the reason recorded; a rejected version never holds an alias."""
@@ -113,6 +115,7 @@ class ApprovalOperations:
             raise ValidationError("a rejection needs a reason", field="reason")
         return self._decide(name, version, S.REJECTED, reason.strip())
 
+    @requires(Action.MODELS_WRITE)
     def archive(self, name: str, version: int | str) -> ModelVersion:
         """Retire a version; it must hold no alias."""
         with self.audit.transaction() as tx:
@@ -126,6 +129,7 @@ class ApprovalOperations:
             self._set_status(tx, name, row, S.ARCHIVED, "version.archived", self.actor.name)
         return self.get_model_version(name, row.version)
 
+    @requires(Action.MODELS_READ)
     def list_approvals(self, name: str, version: int | str) -> list[Approval]:
         """Requests and decisions for a version, oldest first."""
         with self.store.read() as conn:
@@ -133,6 +137,7 @@ class ApprovalOperations:
             rows = conn.execute(select(approvals).where(approvals.c.version_id == row.id).order_by(approvals.c.id)).all()
         return [Approval(version=row.version, **item._mapping) for item in rows]
 
+    @requires(Action.MODELS_WRITE)
     def record_validation(
         self, name: str, version: int | str, passed: bool, report_sha256: str, html_sha256: str,
         summary: dict[str, Any], risk_tier: str,
@@ -160,6 +165,7 @@ class ApprovalOperations:
                 self._set_status(tx, name, row, S.CANDIDATE, "version.invalidated", self.actor.name)
         return self.get_model_version(name, row.version)
 
+    @requires(Action.MODELS_READ)
     def list_validations(self, name: str, version: int | str) -> list[ValidationRecord]:
         """Stored validation results of a version, oldest first."""
         with self.store.read() as conn:

@@ -20,7 +20,14 @@ from conveyor.core.config import RegistrySettings
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, NotFound, ValidationError
-from conveyor.governance import ActingActor, Action, Actor, AuditedTransaction, AuditLog
+from conveyor.governance import (
+    ActingActor,
+    Action,
+    Actor,
+    AuditedTransaction,
+    AuditLog,
+    requires,
+)
 from conveyor.registry.aliases import AliasOperations
 from conveyor.registry.approvals import ApprovalOperations
 from conveyor.registry.loading import PROFILE_FILE, load_resolved
@@ -89,7 +96,7 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         self.tracking = tracking
         self.settings = settings
         self.actor = actor
-        self.audit = AuditLog(store)
+        self.audit = AuditLog(store, actor)
 
     # -- registered models -------------------------------------------------------
 
@@ -109,6 +116,7 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         tx.record(self.actor.name, "model.created", name, None, {k: row.get(k) for k in ("risk_tier", *EDITABLE_FIELDS)})
         return self._model_row(tx.conn, name)
 
+    @requires(Action.MODELS_WRITE)
     def create_registered_model(
         self,
         name: str,
@@ -138,17 +146,22 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         return self.get_registered_model(name)
 
     def update_registered_model(self, name: str, **changes: Any) -> RegisteredModel:
-        """Change a model's descriptive fields or its risk tier.
+        """Change a model's descriptive fields (``models.write``) or its risk tier.
 
-        Only a validator or platform admin may change the risk tier: lowering it would
-        otherwise let a model skip approval.
+        Only a validator or platform admin may change the risk tier (``models.set_tier``):
+        lowering it would otherwise let a model skip approval. A validator may change the
+        tier alone without ``models.write``.
         """
+        given = {key for key, value in changes.items() if value is not None}
+        if given != {"risk_tier"}:
+            self.actor.require(Action.MODELS_WRITE)
+        if "risk_tier" in given:
+            self.actor.require(Action.MODELS_SET_TIER)
         unknown = set(changes) - {*EDITABLE_FIELDS, "risk_tier"}
         if unknown:
             raise ValidationError(f"cannot update {', '.join(sorted(unknown))} of a registered model", field=min(unknown))
         values = {key: value for key, value in changes.items() if value is not None}
         if "risk_tier" in values:
-            self.actor.require(Action.MODELS_SET_TIER)
             values["risk_tier"] = _risk_tier(values["risk_tier"]).value
         if "tags" in values:
             values["tags"] = _tags(values["tags"])
@@ -161,6 +174,9 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
                 )
                 tx.record(self.actor.name, "model.updated", name, before, values)
         return self.get_registered_model(name)
+
+    # The body checks models.write, and models.set_tier for a new risk tier.
+    update_registered_model.__conveyor_action__ = Action.MODELS_WRITE  # type: ignore[attr-defined]
 
     def _registered(self, conn: Connection, rows: Sequence[Any]) -> list[RegisteredModel]:
         ids = [row.id for row in rows]
@@ -176,11 +192,13 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         ).all())
         return [RegisteredModel(**row._mapping, aliases=aliases[row.id], latest_version=latest.get(row.id)) for row in rows]
 
+    @requires(Action.MODELS_READ)
     def get_registered_model(self, name: str) -> RegisteredModel:
         """A registered model with its aliases and latest version number."""
         with self.store.read() as conn:
             return self._registered(conn, [self._model_row(conn, name)])[0]
 
+    @requires(Action.MODELS_READ)
     def list_registered_models(self) -> list[RegisteredModel]:
         """Every registered model, by name."""
         with self.store.read() as conn:
@@ -193,6 +211,7 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         artifact = self.tracking.get_artifact(ref.run_id, f"{ref.path}/{MANIFEST_FILE}")
         return artifact.sha256, read_manifest(self.artifacts.get_bytes(artifact.sha256))
 
+    @requires(Action.MODELS_WRITE)
     def create_model_version(
         self, name: str, source: str, description: str | None = None, feature_service: str | None = None,
         risk_tier: RiskTier | str | None = None,
@@ -265,12 +284,14 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         values = {key: value for key, value in row._mapping.items() if key not in {"id", "model_id"}}
         return ModelVersion(model=name, **values, aliases=list(aliases))
 
+    @requires(Action.MODELS_READ)
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """A version by number, alias (``"champion"``) or ``"latest"``."""
         with self.store.read() as conn:
             _, row = self._version_row(conn, name, version)
             return self._version(conn, name, row)
 
+    @requires(Action.MODELS_READ)
     def resolve(self, uri: str) -> tuple[ModelVersion | None, str]:
         """The version a model URI names (``None`` for ``runs:/``) and its manifest hash."""
         ref = parse_model_uri(uri)
@@ -279,6 +300,7 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         found = self.get_model_version(ref.name, ref.alias or ref.version or LATEST)
         return found, found.manifest_sha256
 
+    @requires(Action.MODELS_READ)
     def load_model(
         self,
         uri: str,
@@ -295,6 +317,7 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
         trusted = [*self.settings.trusted_types, *trusted_types]
         return load_resolved(self.artifacts, self.cache, uri, version, manifest_sha, allow_pickle, trusted, schema_mode)
 
+    @requires(Action.MODELS_READ)
     def list_model_versions(self, name: str, status: VersionStatus | str | None = None) -> list[ModelVersion]:
         """Every version of a model, newest first, optionally of one status."""
         with self.store.read() as conn:
@@ -305,6 +328,7 @@ class RegistryService(AliasOperations, ApprovalOperations, ValidationOperations)
             rows = conn.execute(query.order_by(model_versions.c.version.desc())).all()
             return [self._version(conn, name, row) for row in rows]
 
+    @requires(Action.MODELS_READ)
     def feature_service_consumers(self, services: Sequence[str]) -> dict[str, list[str]]:
         """Live model versions (neither archived nor rejected) that consume each feature service,
         as ``name vN``: what a change to the service would break."""

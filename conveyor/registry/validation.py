@@ -14,6 +14,7 @@ import pandas as pd
 
 from conveyor.core.config import ValidationSettings
 from conveyor.errors import Conflict, ValidationError
+from conveyor.governance.permissions import Action, requires
 from conveyor.governance.validation import DataProfile, ValidationReport
 from conveyor.registry.schemas import ModelVersion, RegisteredModel
 
@@ -42,6 +43,7 @@ class ValidationOperations:
                               html_sha256: str, summary: dict[str, Any], risk_tier: str) -> ModelVersion: ...
         def list_validations(self, name: str, version: int | str) -> list[Any]: ...
 
+    @requires(Action.MODELS_READ)
     def reference_profile(self, version: ModelVersion) -> DataProfile | None:
         """The training-data profile stored with the version, if it was logged with one."""
         if version.profile_sha256 is None:
@@ -49,6 +51,7 @@ class ValidationOperations:
         from conveyor.governance.validation import DataProfile
         return DataProfile.model_validate_json(self.artifacts.get_bytes(version.profile_sha256))
 
+    @requires(Action.MODELS_WRITE)
     def validate_version(
         self,
         name: str,
@@ -114,6 +117,7 @@ class ValidationOperations:
         updated = self.record_validation(name, found.version, report.passed, report_sha, html_sha, summary, model.risk_tier.value)
         return updated, report
 
+    @requires(Action.MODELS_READ)
     def validation_report(self, name: str, version: int | str) -> tuple[ValidationReport, str] | None:
         """The latest validation report of a version and its HTML page, or ``None``."""
         records = self.list_validations(name, version)

@@ -6,12 +6,12 @@ calling the route, so a remote workspace's services have the in-process interfac
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
+import pydantic_core
 
 from conveyor import errors
 from conveyor.server.auth import PROJECT_HEADER
@@ -104,12 +104,12 @@ class ServerClient:
                 path = path.replace(f"{{{param.name}}}", quote(str(value), safe="")).replace(
                     f"{{{param.name}:path}}", quote(str(value), safe="/"))
             elif value is not None:
-                payload[param.name] = param.adapter.dump_python(value, mode="json")
+                payload[param.name] = param.adapter.dump_python(value, mode="python")
         if endpoint.verb in BODY_VERBS:
-            content = json.dumps(payload).encode()
+            content = pydantic_core.to_json(payload, inf_nan_mode="strings")
             response = self.request(endpoint.verb, prefix + path, content=content, headers={"content-type": "application/json"})
         else:
-            response = self.request(endpoint.verb, prefix + path, params=payload)
+            response = self.request(endpoint.verb, prefix + path, params=pydantic_core.to_jsonable_python(payload))
         return signature.result.validate_json(response.content)
 
 

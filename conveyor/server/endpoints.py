@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
+import pydantic_core
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from conveyor.governance.permissions import action_of
@@ -92,6 +93,12 @@ def signature_of(service_type: type, method: str) -> Signature:
     return Signature(parameters, type(None) if returns is None else returns)
 
 
+def to_json(adapter: pydantic.TypeAdapter, value: Any) -> bytes:
+    """``value`` as JSON, non-finite floats as the strings ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"`` (which pydantic reads back as floats) rather than ``null``."""
+    return pydantic_core.to_json(adapter.dump_python(value, mode="python"), inf_nan_mode="strings")
+
+
 def _required(default: Any) -> Any:
     return ... if default is inspect.Parameter.empty else default
 
@@ -156,7 +163,7 @@ def _add_route(router: APIRouter, service_type: type, service: Callable[[Request
         if payload is not None:
             kwargs.update({name: getattr(payload, name) for name in type(payload).model_fields})
         result = getattr(service(request), endpoint.method)(**kwargs)
-        return Response(signature.result.dump_json(result), status_code=endpoint.status, media_type=JSON)
+        return Response(to_json(signature.result, result), status_code=endpoint.status, media_type=JSON)
 
     call.__signature__ = inspect.Signature(_route_parameters(service_type, endpoint, body))  # type: ignore[attr-defined]
     call.__name__ = endpoint.method

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import httpx
 import pandas as pd
@@ -18,14 +19,20 @@ def frame_response(request: Request, frame: pd.DataFrame, headers: dict[str, str
     """``frame`` as Arrow IPC if the client accepts it, else as ``{"columns": [...], "rows": [...]}`` JSON."""
     if ARROW in request.headers.get("accept", ""):
         return Response(arrow_bytes(frame), media_type=ARROW, headers=headers)
-    body = frame.reset_index() if not isinstance(frame.index, pd.RangeIndex) else frame
-    text = body.to_json(orient="split", index=False, date_format="iso")
-    return Response(text, media_type="application/json", headers=headers)
+    keyed = not isinstance(frame.index, pd.RangeIndex)
+    body = frame.reset_index() if keyed else frame
+    split = json.loads(body.to_json(orient="split", index=False, date_format="iso"))
+    return Response(json.dumps({**split, "index": keyed}), media_type="application/json", headers=headers)
 
 
 def read_frame(response: httpx.Response) -> pd.DataFrame:
-    """The DataFrame an Arrow IPC response carries."""
-    return read_arrow(response.content)
+    """The DataFrame a response carries, as Arrow IPC or as ``split`` JSON (a frame whose
+    columns mix types, such as runs side by side, travels as JSON)."""
+    if response.headers.get("content-type", "").startswith(ARROW):
+        return read_arrow(response.content)
+    body = response.json()
+    frame = pd.DataFrame(body["data"], columns=body["columns"])
+    return frame.set_index(frame.columns[0]).rename_axis(None) if body.get("index") else frame
 
 
 def read_arrow(data: bytes) -> pd.DataFrame:

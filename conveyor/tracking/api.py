@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from conveyor.errors import ValidationError
 from conveyor.server.endpoints import Endpoint, add_service_routes, permission_of
@@ -34,6 +34,8 @@ ENDPOINTS = (
     Endpoint("record_dataset", "POST", "/runs/{run_id}/datasets"),
     Endpoint("link_artifact", "POST", "/runs/{run_id}/artifact-links"),
     Endpoint("get_artifact", "GET", "/runs/{run_id}/artifact-info/{artifact_path:path}"),
+    Endpoint("count_runs", "GET", "/stats/runs"),
+    Endpoint("count_metric_points", "GET", "/stats/metric-points"),
 )
 """Tracking methods served as they are; searching, frames and file transfer have routes of their own below."""
 
@@ -55,8 +57,8 @@ class SearchRuns(BaseModel):
     experiments: list[str] | None = None
     filter: str | None = None
     order_by: list[str] | None = None
-    max_results: int = Field(default=1000, ge=1, le=50_000)
-    offset: int = Field(default=0, ge=0)
+    max_results: int = 1000
+    offset: int = 0
     include_deleted: bool = False
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from conveyor.core.db.base import now_ms
 from conveyor.errors import NotFound, ValidationError
+from conveyor.governance.permissions import Action, requires
 from conveyor.tracking.datasets import DatasetDescription, describe
 from conveyor.tracking.schemas import ArtifactInfo, DatasetInput
 from conveyor.tracking.tables import artifacts, datasets, run_inputs
@@ -107,6 +108,15 @@ class ArtifactLog(ArtifactWriting):
 
         def get_run_info(self, run_id: str) -> Any: ...
 
+    # The shared methods, guarded here where the actor's roles are known (a remote client's
+    # are checked by its server): refused before they read a file or render a figure.
+    log_artifact = requires(Action.EXPERIMENTS_WRITE)(ArtifactWriting.log_artifact)
+    log_table = requires(Action.EXPERIMENTS_WRITE)(ArtifactWriting.log_table)
+    log_figure = requires(Action.EXPERIMENTS_WRITE)(ArtifactWriting.log_figure)
+    log_dataset = requires(Action.EXPERIMENTS_WRITE)(ArtifactWriting.log_dataset)
+    read_artifact = requires(Action.EXPERIMENTS_READ)(ArtifactWriting.read_artifact)
+    download_artifact = requires(Action.EXPERIMENTS_READ)(ArtifactWriting.download_artifact)
+
     def _record(self, run_id: str, path: str, sha: str, size: int, kind: str) -> ArtifactInfo:
         row = artifact_row(run_id, path, sha, size, kind)
         upsert = self.store.dialect.insert(artifacts).values(**row)
@@ -119,17 +129,20 @@ class ArtifactLog(ArtifactWriting):
             )
         return ArtifactInfo(path=path, sha256=sha, size=size, kind=kind)
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def log_bytes(self, run_id: str, data: bytes, artifact_path: str, kind: str = "file") -> ArtifactInfo:
         """Store bytes as the run's artifact at ``artifact_path``."""
         sha, size = self.artifacts.put_bytes(data)
         return self._record(run_id, _artifact_path(artifact_path), sha, size, kind)
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def log_file(self, run_id: str, local_path: str | Path, artifact_path: str, kind: str = "file") -> ArtifactInfo:
         """Store one local file as the run's artifact at ``artifact_path``."""
         path = _artifact_path(artifact_path)
         sha, size = self.artifacts.put_file(local_path)
         return self._record(run_id, path, sha, size, kind)
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def link_artifact(self, run_id: str, artifact_path: str, sha256: str, kind: str = "file") -> ArtifactInfo:
         """Record a blob already in the artifact store as the run's artifact, without copying it:
         how a cached pipeline step gives a new run the output an earlier run stored."""
@@ -137,6 +150,7 @@ class ArtifactLog(ArtifactWriting):
             raise NotFound(f"artifact store has no blob {sha256}", field="sha256")
         return self._record(run_id, _artifact_path(artifact_path), sha256, self.artifacts.size(sha256), kind)
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def record_dataset(self, run_id: str, name: str, description: DatasetDescription, context: str = "train") -> DatasetInput:
         """Record a described dataset as an input of the run (``log_dataset`` describes it)."""
         found = description
@@ -157,6 +171,7 @@ class ArtifactLog(ArtifactWriting):
             data_schema=found.data_schema, rows=found.rows, context=context,
         )
 
+    @requires(Action.EXPERIMENTS_READ)
     def get_artifact(self, run_id: str, artifact_path: str) -> ArtifactInfo:
         """The record of one artifact; ``NotFound`` if the run has none at that path."""
         with self.store.read() as conn:
@@ -169,6 +184,7 @@ class ArtifactLog(ArtifactWriting):
             raise NotFound(f"run {run_id} has no artifact '{artifact_path}'", field="artifact_path")
         return ArtifactInfo(**row._mapping)
 
+    @requires(Action.EXPERIMENTS_READ)
     def blob_chunks(self, sha256: str) -> Iterator[bytes]:
         """A stored blob's bytes, chunk by chunk, verified as they are read (what model loading reads)."""
         if not self.artifacts.exists(sha256):

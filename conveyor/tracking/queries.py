@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from conveyor.errors import ValidationError
+from conveyor.governance.permissions import Action, requires
 from conveyor.tracking.chunks import unpack
 from conveyor.tracking.filters import parse_filter, parse_order_by
 from conveyor.tracking.schemas import ArtifactInfo, DatasetInput, RunData, RunInfo
@@ -46,6 +47,7 @@ class RunQueries:
         def get_experiment(self, name_or_id: str) -> Any: ...
         def reap_dead_runs(self) -> list[str]: ...
 
+    @requires(Action.EXPERIMENTS_READ)
     def get_run(self, run_id: str) -> RunData:
         """A run with its params, latest metrics, tags, artifacts and input datasets."""
         self.reap_dead_runs()
@@ -84,6 +86,7 @@ class RunQueries:
             ],
         )
 
+    @requires(Action.EXPERIMENTS_READ)
     def search_runs(
         self,
         experiments: str | Sequence[str] | None = None,
@@ -144,6 +147,7 @@ class RunQueries:
             data[name] = [values.get(r, missing) for r in run_ids]
         return pd.DataFrame(data)
 
+    @requires(Action.EXPERIMENTS_READ)
     def get_metric_history(self, run_id: str, key: str) -> pd.DataFrame:
         """Every logged value of a metric, ordered by step then time: ``step, value, timestamp``."""
         self.get_run_info(run_id)
@@ -155,6 +159,7 @@ class RunQueries:
             ).all()
         return unpack(rows)
 
+    @requires(Action.EXPERIMENTS_READ)
     def compare_runs(self, run_ids: Sequence[str]) -> pd.DataFrame:
         """Params, latest metrics and tags of several runs side by side: one column per
         run, one row per ``params.x`` / ``metrics.y`` / ``tags.z``; rows that differ come first."""

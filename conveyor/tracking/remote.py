@@ -31,6 +31,7 @@ from conveyor.tracking.schemas import (
     RunInfo,
     RunOrigin,
     RunStatus,
+    metric_point,
 )
 from conveyor.tracking.service import TrackingService
 
@@ -73,6 +74,7 @@ class RemoteTracking(ArtifactWriting, RemoteService):
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._open: set[str] = set()
+        self._known: set[str] = set()
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -93,6 +95,7 @@ class RemoteTracking(ArtifactWriting, RemoteService):
         info = self.call_route("create_run", experiment, name, parent_id, params, tags, origin or RunOrigin.capture())
         with self._lock:
             self._open.add(info.id)
+            self._known.add(info.id)
         self._start()
         return info
 
@@ -110,9 +113,11 @@ class RemoteTracking(ArtifactWriting, RemoteService):
         self.log_metric_points(run_id, [(key, value, step, timestamp) for key, value in values.items()])
 
     def log_metric_points(self, run_id: str, points: Iterable[tuple[str, Any, int, int | None]]) -> None:
-        """Queue ``(key, value, step, timestamp_ms or None)`` points; a timestamp is taken now if missing."""
+        """Check and queue ``(key, value, step, timestamp_ms or None)`` points (a missing
+        timestamp is taken now): a bad key or value, or an unknown run, raises here, as in-process."""
+        self._check_run(run_id)
         now = int(time.time() * 1000)
-        batch = [(key, value, step, now if ts is None else ts) for key, value, step, ts in points]
+        batch = [(*metric_point(key, value, step), now if ts is None else ts) for key, value, step, ts in points]
         with self._lock:
             self._pending.setdefault(run_id, []).extend(batch)
             self._count += len(batch)
@@ -120,6 +125,12 @@ class RemoteTracking(ArtifactWriting, RemoteService):
         self._start()
         if full:
             self._wake.set()
+
+    def _check_run(self, run_id: str) -> None:
+        """``NotFound`` unless the run exists (asked once per run)."""
+        if run_id not in self._known:
+            self.get_run_info(run_id)
+            self._known.add(run_id)
 
     def flush(self) -> None:
         """Send every queued metric point now."""
@@ -172,14 +183,15 @@ class RemoteTracking(ArtifactWriting, RemoteService):
         names = None if experiments is None else [experiments] if isinstance(experiments, str) else list(experiments)
         pages: list[pd.DataFrame] = []
         remaining = max_results
-        while remaining > 0:
+        while True:
+            size = min(remaining, PAGE) if isinstance(remaining, int) and remaining > 0 else remaining
             body = {"experiments": names, "filter": filter, "order_by": list(order_by or []) or None,
-                    "max_results": min(remaining, PAGE), "offset": offset, "include_deleted": include_deleted}
+                    "max_results": size, "offset": offset, "include_deleted": include_deleted}
             page = read_frame(self.client.request("POST", "/runs/search", json=body, headers={"accept": ARROW}))
             pages.append(page)
             remaining -= len(page)
             offset += len(page)
-            if len(page) < body["max_results"]:
+            if len(page) < size or remaining <= 0:
                 break
         frames = [page for page in pages if len(page)] or pages[:1]
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -192,8 +204,7 @@ class RemoteTracking(ArtifactWriting, RemoteService):
 
     def compare_runs(self, run_ids: Sequence[str]) -> pd.DataFrame:
         """Several runs side by side."""
-        return read_frame(self.client.request("POST", "/runs/compare", json={"run_ids": list(run_ids)},
-                                              headers={"accept": ARROW}))
+        return read_frame(self.client.request("POST", "/runs/compare", json={"run_ids": list(run_ids)}))
 
     def get_run(self, run_id: str) -> Any:
         """A run as stored (queued metrics are sent first)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import numbers
 import re
 
 from pydantic import BaseModel, ConfigDict
@@ -137,3 +138,25 @@ def check_key(key: object, what: str) -> str:
         )
     KNOWN_KEYS.add(key)
     return key
+
+
+def metric_point(key: object, value: object, step: object) -> tuple[str, float, int]:
+    """A checked ``(key, value, step)``; plain floats, ints and known keys skip the checks
+    (this runs per logged point). ``ValidationError`` names the metric."""
+    return (
+        key if key in KNOWN_KEYS else check_key(key, "metric"),  # type: ignore[return-value]
+        value if type(value) is float else _metric_value(key, value),  # type: ignore[return-value]
+        step if type(step) is int else _metric_step(key, step),  # type: ignore[return-value]
+    )
+
+
+def _metric_value(key: object, value: object) -> float:
+    if not isinstance(value, numbers.Real):
+        raise ValidationError(f"metric '{key}' must be a number, got {value!r}", field=f"metrics.{key}")
+    return float(value)
+
+
+def _metric_step(key: object, step: object) -> int:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise ValidationError(f"metric '{key}' step must be an integer, got {step!r}", field=f"metrics.{key}.step")
+    return int(step)

@@ -8,7 +8,6 @@ training loop on the database and nothing acknowledged is lost.
 from __future__ import annotations
 
 import atexit
-import numbers
 import os
 import socket
 import time
@@ -24,17 +23,19 @@ from conveyor.core.config import TrackingSettings
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, NotFound, ValidationError
+from conveyor.governance.identity import ActingActor, Actor
+from conveyor.governance.permissions import Action, requires
 from conveyor.tracking import tables
 from conveyor.tracking.artifacts import ArtifactLog, artifact_row
 from conveyor.tracking.liveness import is_dead
 from conveyor.tracking.queries import RunQueries
 from conveyor.tracking.schemas import (
-    KNOWN_KEYS,
     Experiment,
     RunInfo,
     RunOrigin,
     RunStatus,
     check_key,
+    metric_point,
 )
 from conveyor.tracking.tables import experiments, runs
 from conveyor.tracking.wal import MetricLog, Point, recover_segments
@@ -49,18 +50,6 @@ _ACTIVE_RUNS: set[str] = set()
 
 def _new_id() -> str:
     return uuid.uuid4().hex
-
-
-def _metric_value(key: str, value: Any) -> float:
-    if not isinstance(value, numbers.Real):
-        raise ValidationError(f"metric '{key}' must be a number, got {value!r}", field=f"metrics.{key}")
-    return float(value)
-
-
-def _step(key: str, step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise ValidationError(f"metric '{key}' step must be an integer, got {step!r}", field=f"metrics.{key}.step")
-    return int(step)
 
 
 def _text(kind: str, key: str, value: Any) -> str:
@@ -80,11 +69,15 @@ class TrackingService(RunQueries, ArtifactLog):
         artifacts: the artifact store.
         settings: flush interval and liveness settings.
         wal_dir: the folder of this workspace's metric write-ahead segments.
+        actor: who acts (the request's user instead, inside ``acting_as``).
     """
 
+    actor = ActingActor()
+
     def __init__(
-        self, store: MetadataStore, artifacts: ArtifactStore, settings: TrackingSettings, wal_dir: Path
+        self, store: MetadataStore, artifacts: ArtifactStore, settings: TrackingSettings, wal_dir: Path, actor: Actor
     ) -> None:
+        self.actor = actor
         self.store = store
         self.artifacts = artifacts
         self.settings = settings
@@ -101,6 +94,7 @@ class TrackingService(RunQueries, ArtifactLog):
 
     # experiments -----------------------------------------------------------------
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def create_experiment(self, name: str, description: str | None = None) -> Experiment:
         """Create an experiment; ``Conflict`` if the name is taken."""
         if not name or not name.strip():
@@ -117,6 +111,7 @@ class TrackingService(RunQueries, ArtifactLog):
             raise Conflict(f"experiment '{name}' already exists", field="experiment")
         return Experiment(**row)
 
+    @requires(Action.EXPERIMENTS_READ)
     def find_experiment(self, name_or_id: str) -> Experiment | None:
         """The experiment with this name (or id), or ``None``."""
         with self.store.read() as conn:
@@ -125,6 +120,7 @@ class TrackingService(RunQueries, ArtifactLog):
             ).first()
         return Experiment(**row._mapping) if row else None
 
+    @requires(Action.EXPERIMENTS_READ)
     def get_experiment(self, name_or_id: str) -> Experiment:
         """The experiment with this name (or id); ``NotFound`` otherwise."""
         found = self.find_experiment(name_or_id)
@@ -132,6 +128,7 @@ class TrackingService(RunQueries, ArtifactLog):
             raise NotFound(f"experiment '{name_or_id}' does not exist", field="experiment")
         return found
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def ensure_experiment(self, name: str) -> Experiment:
         """The experiment with this name, created if missing (safe under concurrency)."""
         found = self.find_experiment(name)
@@ -142,6 +139,7 @@ class TrackingService(RunQueries, ArtifactLog):
         except Conflict:
             return self.get_experiment(name)
 
+    @requires(Action.EXPERIMENTS_READ)
     def list_experiments(self) -> list[Experiment]:
         """Every experiment that is not deleted, oldest first."""
         with self.store.read() as conn:
@@ -152,6 +150,7 @@ class TrackingService(RunQueries, ArtifactLog):
 
     # run lifecycle ---------------------------------------------------------------
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def create_run(
         self,
         experiment: str = DEFAULT_EXPERIMENT,
@@ -213,6 +212,7 @@ class TrackingService(RunQueries, ArtifactLog):
             files.append(("_conveyor/git.diff", *self.artifacts.put_bytes(origin.git_diff.encode()), "git-diff"))
         return [artifact_row(run_id, path, sha, size, kind) for path, sha, size, kind in files]
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def end_run(self, run_id: str, status: RunStatus = RunStatus.FINISHED, error: str | None = None) -> None:
         """Finish a run: its metrics are stored before its status changes."""
         finish = (
@@ -224,6 +224,7 @@ class TrackingService(RunQueries, ArtifactLog):
         self._active.discard(run_id)
         _ACTIVE_RUNS.discard(run_id)
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def delete_run(self, run_id: str) -> None:
         """Hide a run from listings and search (its records stay)."""
         self.get_run_info(run_id)
@@ -248,6 +249,7 @@ class TrackingService(RunQueries, ArtifactLog):
             conn.execute(update(runs).where(runs.c.id.in_(list(self._active))).values(heartbeat_at=now_ms()))
         self._last_heartbeat = time.monotonic()
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def heartbeat(self, run_ids: Sequence[str]) -> None:
         """Mark running runs as alive: how a remote client keeps its runs from being reaped."""
         if run_ids:
@@ -285,17 +287,22 @@ class TrackingService(RunQueries, ArtifactLog):
             for key, value in (values or {}).items()
         ]
 
+    @requires(Action.EXPERIMENTS_READ)
     def experiment_of(self, run_id: str) -> str:
         """The experiment id of a run (cached)."""
+        return self._run_experiment(run_id)
+
+    def _run_experiment(self, run_id: str) -> str:
         found = self._experiment_of.get(run_id)
         if found is None:
             found = self.get_run_info(run_id).experiment_id
             self._experiment_of[run_id] = found
         return found
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
         """Record params; a param is immutable: a different value for a logged key is a ``Conflict``."""
-        rows = self._key_values("param", run_id, self.experiment_of(run_id), values)
+        rows = self._key_values("param", run_id, self._run_experiment(run_id), values)
         if not rows:
             return
         try:
@@ -323,9 +330,10 @@ class TrackingService(RunQueries, ArtifactLog):
                     field=f"params.{row['key']}",
                 )
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
         """Set tags, replacing earlier values."""
-        rows = self._key_values("tag", run_id, self.experiment_of(run_id), values)
+        rows = self._key_values("tag", run_id, self._run_experiment(run_id), values)
         if not rows:
             return
         upsert = self.store.dialect.insert(tables.tags)
@@ -336,26 +344,24 @@ class TrackingService(RunQueries, ArtifactLog):
                 rows,
             )
 
+    @requires(Action.EXPERIMENTS_WRITE)
     def log_metrics(
         self, run_id: str, values: Mapping[str, Any], step: int = 0, timestamp: int | None = None
     ) -> None:
         """Log metric values at one step; durable against a crash when this returns."""
-        self.log_metric_points(run_id, [(key, value, step, timestamp) for key, value in values.items()])
+        self._append_points(run_id, [(key, value, step, timestamp) for key, value in values.items()])
 
-    def log_metric_points(self, run_id: str, points: Iterable[tuple[str, Any, int, int | None]]) -> None:
+    @requires(Action.EXPERIMENTS_WRITE)
+    def log_metric_points(self, run_id: str, points: Iterable[tuple[str, float, int, int | None]]) -> None:
         """Log many ``(key, value, step, timestamp_ms or None)`` points in one write."""
-        experiment_id = self.experiment_of(run_id)
+        self._append_points(run_id, points)
+
+    def _append_points(self, run_id: str, points: Iterable[tuple[str, Any, int, int | None]]) -> None:
+        experiment_id = self._run_experiment(run_id)
         now = now_ms()
         # Plain floats, ints and known keys skip the checking calls: this runs per point.
         batch: list[Point] = [
-            (
-                run_id,
-                experiment_id,
-                key if key in KNOWN_KEYS else check_key(key, "metric"),
-                value if type(value) is float else _metric_value(key, value),
-                step if type(step) is int else _step(key, step),
-                now if ts is None else ts,
-            )
+            (run_id, experiment_id, *metric_point(key, value, step), now if ts is None else ts)
             for key, value, step, ts in points
         ]
         if batch:
@@ -367,6 +373,7 @@ class TrackingService(RunQueries, ArtifactLog):
 
     # reads used by the mixins -------------------------------------------------------
 
+    @requires(Action.EXPERIMENTS_READ)
     def get_run_info(self, run_id: str) -> RunInfo:
         """A run's record; ``NotFound`` if there is none."""
         with self.store.read() as conn:
@@ -375,11 +382,13 @@ class TrackingService(RunQueries, ArtifactLog):
             raise NotFound(f"run '{run_id}' does not exist", field="run_id")
         return RunInfo(**row._mapping)
 
+    @requires(Action.EXPERIMENTS_READ)
     def count_metric_points(self) -> int:
         """How many metric points the store holds (flushed ones)."""
         with self.store.read() as conn:
             return conn.execute(select(func.coalesce(func.sum(tables.metric_chunks.c.count), 0))).scalar_one()
 
+    @requires(Action.EXPERIMENTS_READ)
     def count_runs(self) -> int:
         """How many runs the workspace holds (deleted ones too)."""
         with self.store.read() as conn:

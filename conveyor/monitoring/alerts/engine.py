@@ -26,6 +26,8 @@ from sqlalchemy import Connection, Row, delete, func, select, update
 from conveyor.core.db import MetadataStore
 from conveyor.core.db.base import now_ms as current_ms
 from conveyor.errors import NotFound
+from conveyor.governance.identity import ActingActor, Actor
+from conveyor.governance.permissions import Action, requires
 from conveyor.monitoring.alerts.outbox import AlertDelivery, Outbox, enqueue
 from conveyor.monitoring.alerts.rules import ANY_COLUMN, AlertRule, load_rules
 from conveyor.monitoring.tables import alert_rules, alert_states, monitor_results
@@ -134,10 +136,18 @@ def _state(row: Row) -> AlertState:
 
 
 class AlertService:
-    """Alert rules, their evaluation per model, and the deliveries they cause."""
+    """Alert rules, their evaluation per model, and the deliveries they cause.
 
-    def __init__(self, store: MetadataStore) -> None:
+    Args:
+        store: the metadata store.
+        actor: who acts (the request's user instead, inside ``acting_as``).
+    """
+
+    actor = ActingActor()
+
+    def __init__(self, store: MetadataStore, actor: Actor) -> None:
         self.store = store
+        self.actor = actor
         self._outbox = Outbox(store, self.find_rule)
 
     # Rules
@@ -149,12 +159,14 @@ class AlertService:
         conn.execute(statement.on_conflict_do_update(
             index_elements=[alert_rules.c.name], set_={"spec": statement.excluded.spec, "updated_at": at}))
 
+    @requires(Action.MONITORING_WRITE)
     def put_rule(self, rule: AlertRule) -> AlertRule:
         """Create or replace the rule named ``rule.name``; a firing alert stays firing."""
         with self.store.write() as conn:
             self._upsert(conn, rule)
         return rule
 
+    @requires(Action.MONITORING_WRITE)
     def apply_file(self, path: str | Path) -> list[AlertRule]:
         """Create or replace every rule of a YAML file (see ``load_rules``), all in one
         transaction; rules not in the file are kept.
@@ -168,12 +180,14 @@ class AlertService:
                 self._upsert(conn, rule)
         return rules
 
+    @requires(Action.MONITORING_READ)
     def find_rule(self, name: str) -> AlertRule | None:
         """The rule named ``name``, or None."""
         with self.store.read() as conn:
             spec = conn.execute(select(alert_rules.c.spec).where(alert_rules.c.name == name)).scalar_one_or_none()
         return None if spec is None else AlertRule.model_validate(spec)
 
+    @requires(Action.MONITORING_READ)
     def get_rule(self, name: str) -> AlertRule:
         """The rule named ``name``.
 
@@ -185,12 +199,14 @@ class AlertService:
             raise NotFound(f"no alert rule named {name!r}", field="name")
         return rule
 
+    @requires(Action.MONITORING_READ)
     def list_rules(self) -> list[AlertRule]:
         """Every rule, by name."""
         with self.store.read() as conn:
             specs = conn.execute(select(alert_rules.c.spec).order_by(alert_rules.c.name)).scalars().all()
         return [AlertRule.model_validate(spec) for spec in specs]
 
+    @requires(Action.MONITORING_WRITE)
     def delete_rule(self, name: str) -> None:
         """Delete a rule and its states; its undelivered deliveries are discarded when next tried.
 
@@ -205,6 +221,7 @@ class AlertService:
 
     # Evaluation
 
+    @requires(Action.MONITORING_WRITE)
     def evaluate(self, model: str, now_ms: int | None = None) -> list[AlertEvent]:
         """Judge every rule watching ``model`` on its latest monitoring results, fire or
         resolve alerts, and deliver them; first retries what is still undelivered.
@@ -286,16 +303,19 @@ class AlertService:
 
     # Deliveries and states
 
+    @requires(Action.MONITORING_WRITE)
     def retry_pending(self) -> list[AlertDelivery]:
         """Send again every ``pending`` or ``failed`` delivery, oldest first (a channel that
         is down is skipped for the rest of the pass). Returns them as they are now."""
         return self._outbox.retry(set())
 
+    @requires(Action.MONITORING_READ)
     def deliveries(self, rule: str | None = None, model: str | None = None,
                    status: str | None = None) -> list[AlertDelivery]:
         """Deliveries, oldest first, of a rule, a model and a status when given."""
         return self._outbox.list(rule=rule, model=model, status=status)
 
+    @requires(Action.MONITORING_READ)
     def states(self, model: str | None = None) -> list[AlertState]:
         """The state of every evaluated (rule, model), of one model when given."""
         query = select(alert_states).order_by(alert_states.c.rule, alert_states.c.model)

@@ -20,6 +20,7 @@ from conveyor.core.db.base import now_ms
 from conveyor.errors import Conflict, NotFound, ValidationError
 from conveyor.governance.audit import AuditLog
 from conveyor.governance.identity import ActingActor, Actor
+from conveyor.governance.permissions import Action, requires
 from conveyor.registry.service import RegistryService
 from conveyor.serving.deployments.spec import DeploymentSpec, Route, version_of
 from conveyor.serving.deployments.tables import deployment_revisions, deployments
@@ -57,6 +58,7 @@ class DeploymentService:
         self.audit = audit
         self.actor = actor
 
+    @requires(Action.DEPLOYMENTS_READ)
     def resolve(self, spec: DeploymentSpec) -> dict[str, int]:
         """The version each target of ``spec`` names right now.
 
@@ -116,27 +118,32 @@ class DeploymentService:
                       {"revision": revision, "spec": spec.model_dump(), "resolved": resolved})
         return deployment
 
+    @requires(Action.DEPLOYMENTS_WRITE)
     def create(self, name: str, spec: DeploymentSpec) -> Deployment:
         """A new deployment; ``Conflict`` if the name is taken."""
         if not name or not name.replace("-", "").replace("_", "").isalnum():
             raise ValidationError(f"deployment name {name!r}: letters, digits, - and _ only", field="name")
         return self._change(name, spec, "created", "create", create=True)
 
+    @requires(Action.DEPLOYMENTS_WRITE)
     def update(self, name: str, spec: DeploymentSpec) -> Deployment:
         """A new revision with ``spec`` (policy, traffic, shadows, key)."""
         return self._change(name, spec, "updated", "update")
 
+    @requires(Action.DEPLOYMENTS_READ)
     def get(self, name: str) -> Deployment:
         """The current revision."""
         with self.store.read() as conn:
             return self._latest(conn, name)
 
+    @requires(Action.DEPLOYMENTS_READ)
     def list(self) -> list[Deployment]:
         """The current revision of every deployment, by name."""
         with self.store.read() as conn:
             names = conn.execute(select(deployments.c.name).order_by(deployments.c.name)).scalars().all()
             return [self._latest(conn, name) for name in names]
 
+    @requires(Action.DEPLOYMENTS_READ)
     def history(self, name: str) -> list[Deployment]:
         """Every revision, oldest first."""
         with self.store.read() as conn:
@@ -145,10 +152,13 @@ class DeploymentService:
                                 .order_by(deployment_revisions.c.revision)).all()
             return [_revision(name, row) for row in rows]
 
+    @requires(Action.DEPLOYMENTS_READ)
     def sync(self, name: str) -> Deployment:
         """The current revision, after recording one if an alias a target follows has moved.
 
         Several servers may notice the same move at once: one records it, the others read it.
+        It needs only ``deployments.read``: the revision records what the aliases already say
+        (whoever moved them had ``models.alias``), so any model server may keep it current.
         """
         current = self.get(name)
         resolved = self.resolve(current.spec)
@@ -162,6 +172,7 @@ class DeploymentService:
         except Conflict:
             return self.get(name)
 
+    @requires(Action.DEPLOYMENTS_WRITE)
     def rollback(self, name: str) -> Deployment:
         """Serve again exactly what the previous revision served: its policy and split, with
         every target pinned to the version it resolved to then.
