@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from conveyor.core.config import load_settings
-from conveyor.core.workspace import Workspace
+from conveyor.core.workspace import RemoteWorkspace, Workspace
 
 POSTGRES_URL = os.environ.get(
     "CONVEYOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -166,9 +166,13 @@ def run_cli():  # noqa: ANN201
 
     def run(ws: Workspace, *args: str, user: str | None = None, env: dict[str, str] | None = None):  # noqa: ANN202
         extra = {"CONVEYOR_USER": user} if user else {}
+        target = ["--metadata-url", ws.settings.metadata_url]
+        if isinstance(ws, RemoteWorkspace):
+            from server_support import cli_token
+
+            extra, target = {"CONVEYOR_SERVER": ws.settings.server, "CONVEYOR_TOKEN": cli_token(ws, user, env)}, []
         return subprocess.run(
-            [sys.executable, "-m", "conveyor", "-w", str(ws.settings.workspace),
-             "--metadata-url", ws.settings.metadata_url, *args],
+            [sys.executable, "-m", "conveyor", "-w", str(ws.settings.workspace), *target, *args],
             capture_output=True, text=True, timeout=120,
             env={**os.environ, "COLUMNS": "200", **extra, **(env or {})},
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -85,3 +86,14 @@ def as_remote_user(remote: RemoteWorkspace, user: str, roles: list[str] | tuple[
     """The same server used as ``user`` holding ``roles``."""
     served, url = _SERVED[id(remote)]
     return remote_of(url, Path(remote.settings.workspace).parent / f"client-{user}", token_for(served, user, roles))
+
+
+def cli_token(remote: RemoteWorkspace, user: str | None, env: dict[str, str] | None) -> str:
+    """The token a CLI call as ``user`` sends: the workspace's own, or one of ``user`` holding the
+    roles the call's ``CONVEYOR_ROLES`` gives them (as in-process)."""
+    if user is None:
+        assert remote.settings.token is not None
+        return remote.settings.token
+    served, _ = _SERVED[id(remote)]
+    roles = json.loads((env or {}).get("CONVEYOR_ROLES", "{}")).get(user, served.settings.default_roles)
+    return token_for(served, user, roles)

@@ -11,7 +11,9 @@ from registry_support import credit_frame, log_version
 
 from conveyor.core.workspace import Workspace
 
-ROLES = json.dumps({"dana": ["data_scientist"], "val": ["validator"]})
+pytestmark = pytest.mark.both_modes
+
+ROLES = json.dumps({"dana": ["data-scientist"], "val": ["validator"]})
 
 
 @pytest.fixture
@@ -88,7 +90,8 @@ def test_cli_errors_are_one_line_with_exit_codes(workspace: Workspace, registere
         (("models", "show", "fraud"), 3, "error: registered model 'fraud' does not exist"),
         (("models", "alias", "credit-risk", "champion", "9"), 3, "error: registered model 'credit-risk' has no version 9"),
         (("models", "reject", "credit-risk", "1", "--reason", "x"), 5,
-         "error: user 'dana' may not reject model versions: needs role validator (has data_scientist)"),
+         "error: user 'dana' lacks permission models.approve: needs role validator "
+         "(has data-engineer, data-scientist, ml-engineer)"),
         (("models", "validate", "credit-risk", "1", "--data", str(tmp_path / "none.parquet")), 2,
          f"error: data file '{tmp_path / 'none.parquet'}' does not exist"),
         (("models", "validate", "credit-risk", "1", "--data", str(registered), "--target", "nope"), 2, None),
