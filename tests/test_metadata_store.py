@@ -51,6 +51,24 @@ def test_a_database_made_by_the_tracking_release_upgrades_with_its_data(metadata
     store.dispose()
 
 
+def test_a_database_made_by_the_automation_release_gains_identities(metadata_url: str) -> None:
+    engine = sa.create_engine(metadata_url)
+    if metadata_url.startswith("sqlite"):
+        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0008")
+        conn.execute(sa.text("INSERT INTO experiments (id, name, created_at, deleted) VALUES ('e1', 'credit', 1, false)"))
+    engine.dispose()
+    store = MetadataStore(metadata_url)
+    with store.read() as conn:
+        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0009"
+        assert conn.execute(sa.text("SELECT name FROM experiments")).scalar_one() == "credit"
+        assert conn.execute(sa.text("SELECT name FROM projects")).scalars().all() == ["default"]
+        assert conn.execute(sa.text("SELECT count(*) FROM users")).scalar_one() == 0
+        assert {"api_tokens", "project_grants"} <= set(sa.inspect(conn).get_table_names())
+    store.dispose()
+
+
 def test_the_migrated_schema_matches_the_table_definitions(metadata_url: str) -> None:
     store = MetadataStore(metadata_url)
     with store.read() as conn:

@@ -93,7 +93,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def alerts(workspace: Workspace) -> AlertService:
-    return AlertService(workspace.metadata)
+    return AlertService(workspace.metadata, workspace.default_actor)
 
 
 def free_port() -> int:
@@ -258,14 +258,14 @@ def test_a_delivery_left_pending_by_a_killed_process_is_sent_later(alerts: Alert
 
 
 def test_state_survives_a_restart(workspace: Workspace, receiver: Receiver) -> None:
-    first = AlertService(workspace.metadata)
+    first = AlertService(workspace.metadata, workspace.default_actor)
     first.put_rule(webhook_rule(receiver.url))
     add_point(first.store, 0.5)
     assert events(first.evaluate("credit")) == [("approval-drop", "firing")]
 
     store = MetadataStore(workspace.metadata.url)
     try:
-        restarted = AlertService(store)
+        restarted = AlertService(store, workspace.default_actor)
         assert restarted.evaluate("credit") == []
         [state] = restarted.states()
         assert (state.rule, state.model, state.state, state.value) == ("approval-drop", "credit", "firing", 0.5)

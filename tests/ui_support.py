@@ -148,7 +148,8 @@ def _monitor(ws: Workspace) -> None:
     from conveyor.serving.deployments import DeploymentSpec
 
     model, _ = trained_workspace(ws, rows=2000)
-    ws.deployments.create(DEPLOYMENT, DeploymentSpec(model=MONITORED_MODEL))
+    with acting_as(Actor(name="ops", roles=frozenset({"ml-engineer"}))):  # deploying is not a data scientist's
+        ws.deployments.create(DEPLOYMENT, DeploymentSpec(model=MONITORED_MODEL))
     start = (time.time() // DAY - 3) * DAY
     days = [applicants(300, seed=12), applicants(300, seed=11), applicants(300, seed=13, shift=1.0)]
     ids = [log_predictions(ws, model, frame, [start + d * DAY + i * 90 for i in range(300)]) for d, frame in enumerate(days)]
