@@ -210,6 +210,13 @@ class RemoteWorkspace(Workspace):
 
         return RemoteFeatureStore  # type: ignore[return-value]
 
+    @functools.cached_property
+    def identity(self) -> IdentityService:
+        """Users, projects, grants and API tokens on the server."""
+        from conveyor.governance.remote import RemoteIdentity
+
+        return RemoteIdentity(self.client)  # type: ignore[return-value]
+
     def close(self) -> None:
         """Send pending metrics, finish open runs, close the connection."""
         if "tracking" in self.__dict__:

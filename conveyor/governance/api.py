@@ -50,6 +50,8 @@ IDENTITY_ENDPOINTS = (
     Endpoint("grant", "PUT", "/projects/{project}/grants"),
     Endpoint("revoke_grant", "DELETE", "/projects/{project}/grants"),
     Endpoint("list_grants", "GET", "/grants"),
+    Endpoint("create_token", "POST", "/users/{user}/tokens", 201),
+    Endpoint("list_tokens", "GET", "/users/{user}/tokens"),
 )
 """Managing users, projects and grants: ``users.admin`` (the first user may be created by anyone)."""
 
