@@ -46,13 +46,7 @@ def create_app(workspace: Workspace, auth: bool = True, ui: bool = True) -> Fast
         return JSONResponse({"status": "ok", "version": __version__})
 
     for name in ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(importlib.import_module(name).router, prefix=API_PREFIX)
     if ui:
         _include_ui(app)
     if auth:
@@ -63,10 +57,8 @@ def create_app(workspace: Workspace, auth: bool = True, ui: bool = True) -> Fast
 
 
 def _include_ui(app: FastAPI) -> None:
-    try:
-        from conveyor.ui import build_ui_router, mount_static
-    except ImportError:
-        return
+    from conveyor.ui import build_ui_router, mount_static
+
     mount_static(app)
     app.include_router(build_ui_router())
 
