@@ -20,14 +20,15 @@ non-2xx answer or a transport error is an error; a 2xx search answer that fails 
 check is a wrong answer, counted apart. The loop checks
 the deadline before every request, so a client stops within one request of it.
 
-Runs in the project's virtualenv for every target (standard library and httpx; psycopg
-for ``sql``): the load generator is the same program whichever tool it loads.
+Runs in the project's virtualenv for every target (standard library; psycopg for
+``sql``): the load generator is the same program whichever tool it loads.
 """
 
 from __future__ import annotations
 
 import functools
 import getpass
+import http.client
 import itertools
 import json
 import math
@@ -37,6 +38,7 @@ import random
 import socket
 import sys
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -105,23 +107,39 @@ def check_losses(losses: list[float]) -> int:
 
 
 class HttpApi:
-    """A keep-alive httpx client of one server; ``post`` raises on a non-2xx answer."""
+    """A keep-alive connection to one server; ``post`` raises on a non-2xx answer.
 
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
-        import httpx
+    ``http.client`` rather than httpx: on the shared 2-core machine the client's CPU is taken
+    from the servers, and a keep-alive POST costs 0.16 ms of CPU with ``http.client`` against
+    0.83 ms with httpx (measured against a server in another process)."""
 
-        self.http = httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT)
+    def __init__(self, url: str, prefix: str, headers: dict[str, str]) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.prefix = prefix
+        self.headers = {"content-type": "application/json", **headers}
+        self.connection = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        """One request on the kept-alive connection (opened anew after a failure); the answer's body."""
+        try:
+            self.connection.request(method, path, body, self.headers)
+            response = self.connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            self.connection.close()
+            raise
+        if response.status >= 300:
+            raise RuntimeError(f"HTTP {response.status} from {method} {path}: {data[:200].decode(errors='replace')}")
+        return data
 
     def post(self, path: str, body: Any) -> Any:
-        """POST a JSON body, return the decoded answer."""
-        response = self.http.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
-        if response.status_code >= 300:
-            raise RuntimeError(f"HTTP {response.status_code} from {path}: {response.text[:200]}")
-        return response.json()
+        """POST a JSON body to ``prefix + path``, return the decoded answer."""
+        return json.loads(self.request("POST", self.prefix + path, json.dumps(body).encode()))
 
     def probe(self, path: str) -> None:
         """One GET before the clock starts, so the timed requests find the connection open."""
-        self.http.get(path).raise_for_status()
+        self.request("GET", path)
 
 
 def _origin() -> dict[str, Any]:
@@ -134,9 +152,9 @@ class ConveyorApi(HttpApi):
     """Conveyor's ``/api/v1``."""
 
     def __init__(self, url: str, token: str | None) -> None:
-        super().__init__(f"{url}/api/v1", {"authorization": f"Bearer {token}"} if token else {})
+        super().__init__(url, "/api/v1", {"authorization": f"Bearer {token}"} if token else {})
         self.origin = _origin()
-        self.probe(f"{url}/healthz")
+        self.probe("/healthz")
 
     def create(self, name: str, params: dict[str, str]) -> str:
         """A new run with its params; its id."""
@@ -163,13 +181,13 @@ class MlflowApi(HttpApi):
     """MLflow's ``/api/2.0/mlflow``; the params go with the first batch (``runs/create`` takes none)."""
 
     def __init__(self, url: str, experiment_id: str) -> None:
-        super().__init__(f"{url}/api/2.0/mlflow", {})
+        super().__init__(url, "/api/2.0/mlflow", {})
         self.experiment_id = experiment_id
         self.tags = [{"key": "mlflow.user", "value": getpass.getuser()},
                      {"key": "mlflow.source.name", "value": " ".join(sys.argv[:1])},
                      {"key": "mlflow.source.type", "value": "LOCAL"}]
         self.params: dict[str, list[dict[str, str]]] = {}
-        self.probe(f"{url}/health")
+        self.probe("/health")
 
     def create(self, name: str, params: dict[str, str]) -> str:
         """A new run; its params are sent with its first batch."""

@@ -144,13 +144,15 @@ def prepare_conveyor(folder: Path, url: str, auth: bool) -> ConveyorSide:
 
 def mlflow_server(python: Path, folder: Path, url: str, workers: int) -> Server:
     """``mlflow server`` on the PostgreSQL schema of the SQLAlchemy ``url`` (psycopg2 driver),
-    artifacts in ``folder``."""
+    artifacts in ``folder``, telemetry off (``child_env``)."""
     port = free_port()
     backend = url.replace("postgresql+psycopg://", "postgresql+psycopg2://", 1)
     binaries = python.parent  # it starts uvicorn by name
     argv = [str(binaries / "mlflow"), "server", "--backend-store-uri", backend, "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--artifacts-destination", str(folder / "mlartifacts")]
-    env = {"PATH": f"{binaries}{os.pathsep}{os.environ['PATH']}"}
+            "--port", str(port), "--workers", str(workers), "--artifacts-destination", str(folder / "mlartifacts"),
+            "--uvicorn-opts", "--no-access-log"]  # as Conveyor's server: no line per request
+    # No job runner: its huey consumers (about 8 processes importing MLflow) run GenAI jobs, not tracking.
+    env = {"PATH": f"{binaries}{os.pathsep}{os.environ['PATH']}", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     return launch(_variant("mlflow", "MLflow server", "mlflow", "/health"), argv, env, port, folder)
 
 

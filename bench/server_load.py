@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python bench/server_load.py [--smoke] [--clients 20] [--duration 60] [--workers 2]
                                           [--limit-duration S] [--skip-mlflow] [--no-auth]
 
-``--clients`` client processes (``_server_load_client.py``, httpx, keep-alive) load one
+``--clients`` client processes (``_server_load_client.py``, ``http.client``, keep-alive) load one
 server at a time for ``--duration`` seconds, each looping over one training run: create it
 with five params, log 10 batches of 100 metric points, end it, and search the experiment
 (``metrics.loss < 0.5``, ordered by ``metrics.loss ASC``, at most 100 runs, answer checked).
@@ -195,8 +195,12 @@ def measure_mlflow(cfg: Config, console: Console) -> Outcome:
             if server.broken:
                 console.print(f"[yellow]MLflow's server did not start: {server.broken}[/]\n{tail(server.log)}")
                 return Outcome(name, broken=server.broken)
-            outcome = load(cfg, name, {"target": "mlflow", "url": f"http://127.0.0.1:{server.port}",
-                                       "experiment_id": mlflow_experiment(server)}, cfg.duration, server)
+            try:
+                outcome = load(cfg, name, {"target": "mlflow", "url": f"http://127.0.0.1:{server.port}",
+                                           "experiment_id": mlflow_experiment(server)}, cfg.duration, server)
+            except RuntimeError as error:  # a client died: reported, the other targets still run
+                console.print(f"[yellow]MLflow's load failed:[/] {error}\n{tail(server.log)}")
+                return Outcome(name, broken=str(error).splitlines()[0])
         outcome.stored, outcome.runs = mlflow_stored(conninfo)
     return outcome
 

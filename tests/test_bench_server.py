@@ -4,6 +4,7 @@ answer and every acknowledged metric point stored."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -37,7 +38,7 @@ def test_the_server_load_benchmark_smoke_run_passes(postgres_url: str) -> None:
     # postgres_url: skips (fails under CONVEYOR_REQUIRE_SERVICES=1) without the PostgreSQL server;
     # the benchmark makes schemas of its own on it.
     result = subprocess.run([sys.executable, str(BENCH), "--smoke"], check=False, capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, env={**os.environ, "COLUMNS": "250"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows = _rows(result.stdout)
     ours = next((row for name, row in rows.items() if name.startswith("Conveyor ") and len(row) == COLUMNS), None)
@@ -48,9 +49,9 @@ def test_the_server_load_benchmark_smoke_run_passes(postgres_url: str) -> None:
     assert errors == "0" and wrong == "0", ours
     acknowledged, kept = (part.strip() for part in stored.split("/"))
     assert acknowledged == kept and _number(acknowledged) > 0, ours
-    limit = rows.get("raw SQL, 3 connections (limit)")
+    limit = next((row for name, row in rows.items() if name.startswith("raw SQL") and len(row) == COLUMNS), None)
     assert limit is not None and limit[5] == "0", result.stdout
-    assert re.search(r"Conveyor at \d+\.\d% of the limit", limit[-1]), limit
+    assert re.search(r"Conveyor at \d+\.\d% of the", limit[-1]), limit
     for request in ("create run (5 params)", "log 100 metric points", "end run", "search, 100 runs at most"):
         assert re.fullmatch(r"[\d,.]+ / [\d,.]+ / [\d,.]+", rows[request][1]), rows.get(request)
     assert "MLflow" not in "".join(rows), result.stdout

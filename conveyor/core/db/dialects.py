@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 class Dialect(Protocol):
     """The few places where SQLite and PostgreSQL need different SQL."""
 
+    read_options: dict[str, Any]
+
     def engine_options(self) -> dict[str, Any]:
         """Keyword arguments for ``create_engine``."""
 
@@ -36,6 +38,8 @@ class SqliteDialect:
     """Embedded SQLite: WAL journal, busy timeout, foreign keys, immediate write transactions."""
 
     busy_timeout_ms = 60_000
+
+    read_options: dict[str, Any] = {}  # a read transaction is a snapshot under WAL already
 
     def __init__(self, url: str) -> None:
         self.path = make_url(url).database
@@ -88,6 +92,10 @@ class PostgresDialect:
     """PostgreSQL through psycopg 3."""
 
     lock_key = 0x636F6E76  # "conv"
+
+    # One snapshot per read transaction (read committed gives each statement its own): a
+    # search that selects runs then reads their metrics sees one state of a busy store.
+    read_options: dict[str, Any] = {"isolation_level": "REPEATABLE READ"}
 
     def __init__(self, url: str, pool_size: int = 5) -> None:
         self.pool_size = pool_size

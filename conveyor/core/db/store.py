@@ -103,7 +103,7 @@ class MetadataStore:
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reads, in one consistent transaction."""
-        with self.translate_errors(), self.engine.connect() as conn:
+        with self.translate_errors(), self.engine.connect().execution_options(**self.dialect.read_options) as conn:
             yield conn
 
     @contextlib.contextmanager
